@@ -1,0 +1,8 @@
+"""The ``jointspace`` command line. Each command group lives in its own module and registers here."""
+
+from __future__ import annotations
+
+from jointspace.cli import collection_commands, evaluate_commands  # noqa: F401  (registers commands)
+from jointspace.cli.app import app
+
+__all__ = ["app"]

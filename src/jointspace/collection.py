@@ -1,0 +1,448 @@
+"""The embedded collection: a directory holding items, vectors and an index, crash-safe.
+
+Layout::
+
+    manifest.json     format version, encoder name/dim/modality, indexed fields, index settings
+    encoder/          the encoder's saved state (fitted vocabularies and such)
+    items.sqlite      ids, fields (JSON) and vectors (float32 BLOBs); WAL mode
+    hnsw.faiss        HNSW graph cache (only with index kind "hnsw"), written by atomic rename
+
+SQLite is the single commit point: an ``add``/``upsert``/``delete`` is one transaction, so a process
+killed mid-write leaves the previous state. The in-memory index is derived from the table and rebuilt
+when another process has written (a ``generation`` counter), so the index can never disagree with it.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from jointspace import __version__
+from jointspace.encoders import Encoder, load_encoder
+from jointspace.encoders import encoder as make_encoder
+from jointspace.errors import FormatError, ItemError, JointspaceError
+from jointspace.filters import where_to_sql
+from jointspace.index import VectorIndex
+from jointspace.readers.records import Skipped
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+DB = "items.sqlite"
+HNSW_FILE = "hnsw.faiss"
+
+Progress = Callable[[int], None]
+
+
+@dataclass
+class Hit:
+    """One search result: the item's id, its similarity to the query, and its stored fields."""
+
+    id: str
+    score: float
+    fields: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "score": round(float(self.score), 6), "fields": self.fields}
+
+
+@dataclass
+class WriteReport:
+    """What a write did: counts, and every input item it skipped with the reason."""
+
+    added: int = 0
+    updated: int = 0
+    deleted: int = 0
+    skipped: list[Skipped] = field(default_factory=list)
+
+    def summary(self) -> str:
+        parts = [f"{self.added} added"]
+        if self.updated:
+            parts.append(f"{self.updated} updated")
+        if self.deleted:
+            parts.append(f"{self.deleted} deleted")
+        parts.append(f"{len(self.skipped)} skipped")
+        return ", ".join(parts)
+
+
+def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    with open(tmp, "w") as fh:
+        json.dump(data, fh, indent=2)
+        fh.flush()
+        import os
+
+        os.fsync(fh.fileno())
+    tmp.replace(path)
+
+
+def _batches(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    batch: list[Any] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+class Collection:
+    """Items with fields and one vector each, searchable by similarity and filterable by metadata."""
+
+    def __init__(self, path: Path, manifest: dict[str, Any], encoder: Encoder) -> None:
+        self.path = path
+        self.manifest = manifest
+        self.encoder = encoder
+        self.fields: list[str] = manifest["fields"]
+        self.id_field: str = manifest["id_field"]
+        self._db = sqlite3.connect(path / DB, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._index: VectorIndex | None = None
+        self._positions: dict[int, int] = {}  # sqlite rowid -> index position
+        self._rowids: list[int] = []  # index position -> sqlite rowid
+        self._generation = -1
+
+    # -- create / open ------------------------------------------------------------------------------
+    @classmethod
+    def create(cls, path: str | Path, encoder: str | Encoder = "minilm", fields: Iterable[str] = ("text",),
+               id_field: str = "id", index: str | dict[str, Any] = "flat", overwrite: bool = False,
+               **encoder_params: Any) -> Collection:
+        """A new, empty collection at ``path`` embedding ``fields`` with ``encoder``."""
+        path = Path(path)
+        if (path / MANIFEST).exists():
+            if not overwrite:
+                raise JointspaceError(f"{path}: a collection exists already (open it, or overwrite=True)")
+            shutil.rmtree(path)
+        enc = make_encoder(encoder, **encoder_params) if isinstance(encoder, str) else encoder
+        index_params = {"kind": index} if isinstance(index, str) else dict(index)
+        VectorIndex(enc.dim, **index_params)  # validates the settings before anything is written
+        fields = [fields] if isinstance(fields, str) else list(fields)
+        if not fields:
+            raise JointspaceError("a collection needs at least one field to embed")
+        path.mkdir(parents=True, exist_ok=True)
+        enc.save(path / "encoder")
+        with sqlite3.connect(path / DB) as db:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("CREATE TABLE IF NOT EXISTS items (rowid INTEGER PRIMARY KEY AUTOINCREMENT, "
+                       "id TEXT UNIQUE NOT NULL, fields TEXT NOT NULL, vector BLOB NOT NULL)")
+            db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('generation', '0')")
+        manifest = {
+            "format": FORMAT_VERSION,
+            "jointspace": __version__,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "encoder": {"name": enc.name, "dim": enc.dim, "modality": enc.modality},
+            "fields": fields,
+            "id_field": id_field,
+            "index": index_params,
+        }
+        _write_json_atomic(path / MANIFEST, manifest)  # written last: its presence marks a usable collection
+        return cls(path, manifest, enc)
+
+    @classmethod
+    def open(cls, path: str | Path) -> Collection:
+        path = Path(path)
+        if not (path / MANIFEST).exists():
+            raise JointspaceError(f"{path}: not a jointspace collection (no {MANIFEST})")
+        try:
+            manifest = json.loads((path / MANIFEST).read_text())
+        except json.JSONDecodeError as exc:
+            raise FormatError(f"{path / MANIFEST}: damaged manifest ({exc})") from exc
+        version = manifest.get("format")
+        if version != FORMAT_VERSION:
+            raise FormatError(
+                f"{path}: collection format {version!r} is not supported by jointspace {__version__} "
+                f"(it reads format {FORMAT_VERSION}); re-index the data with this version"
+            )
+        return cls(path, manifest, load_encoder(path / "encoder"))
+
+    def close(self) -> None:
+        if self._index is not None and self._index.kind == "hnsw" and self._index.alive.all():
+            self._index.save_hnsw(self.path / HNSW_FILE)
+        self._db.close()
+
+    def __enter__(self) -> Collection:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- reading ------------------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return self._db.execute("SELECT COUNT(*) FROM items").fetchone()[0]
+
+    def __contains__(self, item_id: object) -> bool:
+        return self._db.execute("SELECT 1 FROM items WHERE id = ?", (str(item_id),)).fetchone() is not None
+
+    def ids(self) -> list[str]:
+        return [r[0] for r in self._db.execute("SELECT id FROM items ORDER BY rowid")]
+
+    def get(self, item_id: str) -> dict[str, Any]:
+        """The stored fields of one item (with its id); KeyError naming the id when there is none."""
+        row = self._db.execute("SELECT id, fields FROM items WHERE id = ?", (str(item_id),)).fetchone()
+        if row is None:
+            raise KeyError(f"no item with id {item_id!r} in {self.path}")
+        return {self.id_field: row[0], **json.loads(row[1])}
+
+    def vectors(self, ids: Iterable[str]) -> np.ndarray:
+        """The stored vectors of the given ids, in order; KeyError naming the first unknown id."""
+        out = []
+        for item_id in ids:
+            row = self._db.execute("SELECT vector FROM items WHERE id = ?", (str(item_id),)).fetchone()
+            if row is None:
+                raise KeyError(f"no item with id {item_id!r} in {self.path}")
+            out.append(np.frombuffer(row[0], dtype=np.float32))
+        return np.stack(out) if out else np.zeros((0, self.encoder.dim), np.float32)
+
+    def _current_generation(self) -> int:
+        return int(self._db.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()[0])
+
+    def _load_index(self) -> VectorIndex:
+        """The in-memory index, rebuilt from the table when another writer has changed it."""
+        generation = self._current_generation()
+        if self._index is not None and generation == self._generation:
+            return self._index
+        rows = self._db.execute("SELECT rowid, vector FROM items ORDER BY rowid").fetchall()
+        index = VectorIndex(self.encoder.dim, **self.manifest["index"])
+        if rows:
+            index.add(np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), -1))
+        if index.kind == "hnsw":
+            index.load_hnsw(self.path / HNSW_FILE)
+        self._rowids = [r[0] for r in rows]
+        self._positions = {rowid: pos for pos, rowid in enumerate(self._rowids)}
+        self._index, self._generation = index, generation
+        return index
+
+    def embed_query(self, query: str | np.ndarray) -> np.ndarray:
+        if isinstance(query, np.ndarray):
+            vector = np.atleast_2d(query).astype(np.float32)
+            if vector.shape[1] != self.encoder.dim:
+                raise JointspaceError(f"query vector of dim {vector.shape[1]}; this collection holds "
+                                      f"dim {self.encoder.dim}")
+            return vector
+        return self.encoder.encode([query])
+
+    def embed_queries(self, queries: list[str | np.ndarray]) -> np.ndarray:
+        """Query vectors; texts are encoded together in one batch."""
+        texts = [i for i, q in enumerate(queries) if isinstance(q, str)]
+        out = np.zeros((len(queries), self.encoder.dim), dtype=np.float32)
+        if texts:
+            out[texts] = self.encoder.encode([queries[i] for i in texts])
+        for i, q in enumerate(queries):
+            if not isinstance(q, str):
+                out[i] = self.embed_query(q)[0]
+        return out
+
+    def search(self, query: str | np.ndarray, k: int = 10, where: dict[str, Any] | str | None = None
+               ) -> list[Hit]:
+        """The ``k`` items most similar to ``query`` (text, or a vector), among those matching ``where``."""
+        if k < 1:
+            raise JointspaceError(f"k must be at least 1, got {k}")
+        return self.search_batch([query], k=k, where=where)[0]
+
+    def search_batch(self, queries: list[str | np.ndarray], k: int = 10,
+                     where: dict[str, Any] | str | None = None) -> list[list[Hit]]:
+        index = self._load_index()
+        vectors = self.embed_queries(queries) if queries else None
+        if vectors is None or not len(index):
+            return [[] for _ in queries]
+        allowed = None
+        if where:
+            sql, params = where_to_sql(where)
+            rowids = [r[0] for r in self._db.execute(f"SELECT rowid FROM items WHERE {sql}", params)]
+            allowed = np.array([self._positions[r] for r in rowids if r in self._positions], dtype=np.int64)
+            if not len(allowed):
+                return [[] for _ in queries]
+        scores, positions = index.search(vectors, k, allowed)
+        return [self._hits(s, p) for s, p in zip(scores, positions, strict=True)]
+
+    def _hits(self, scores: np.ndarray, positions: np.ndarray) -> list[Hit]:
+        rowids = [self._rowids[p] for p in positions if p >= 0]
+        if not rowids:
+            return []
+        rows = self._db.execute(
+            f"SELECT rowid, id, fields FROM items WHERE rowid IN ({', '.join('?' * len(rowids))})", rowids
+        ).fetchall()
+        by_rowid = {r[0]: (r[1], json.loads(r[2])) for r in rows}
+        return [Hit(by_rowid[r][0], float(s), by_rowid[r][1]) for s, r in zip(scores, rowids, strict=False)
+                if r in by_rowid]
+
+    # -- writing ------------------------------------------------------------------------------------
+    def text_of(self, record: dict[str, Any]) -> str:
+        """The text embedded for a record: its indexed fields joined; ItemError when one is missing."""
+        parts = []
+        for name in self.fields:
+            value = record.get(name)
+            if value is None or (isinstance(value, str) and not value.strip()):
+                raise ItemError(self._label(record), f"missing or empty field {name!r}")
+            parts.append(str(value))
+        return "\n".join(parts)
+
+    def _label(self, record: dict[str, Any]) -> str:
+        item_id = record.get(self.id_field)
+        return f"id {item_id!r}" if item_id is not None else "record without id"
+
+    def add(self, records: Iterable[dict[str, Any]], batch_size: int = 256,
+            progress: Progress | None = None) -> WriteReport:
+        """Add new records (an id already present is skipped and reported; use ``upsert`` to replace)."""
+        return self._write(records, replace=False, batch_size=batch_size, progress=progress)
+
+    def upsert(self, records: Iterable[dict[str, Any]], batch_size: int = 256,
+               progress: Progress | None = None) -> WriteReport:
+        """Add records, replacing any item with the same id."""
+        return self._write(records, replace=True, batch_size=batch_size, progress=progress)
+
+    def _fit_if_needed(self, records: list[dict[str, Any]]) -> None:
+        if self.encoder.is_fitted:
+            return
+        texts = []
+        for record in records:
+            try:
+                texts.append(self.text_of(record))
+            except ItemError:
+                continue
+        self.encoder.fit(texts)
+        tmp = self.path / "encoder.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        self.encoder.save(tmp)
+        shutil.rmtree(self.path / "encoder")
+        tmp.replace(self.path / "encoder")
+
+    def _encode_batch(self, texts: list[str], labels: list[str], report: WriteReport
+                      ) -> tuple[np.ndarray, list[int]]:
+        """Vectors for the texts that encode; an item the encoder rejects is reported, the rest go on."""
+        keep = list(range(len(texts)))
+        while keep:
+            try:
+                return self.encoder.encode([texts[i] for i in keep]), keep
+            except ItemError as exc:
+                if exc.position is None:
+                    raise
+                bad = keep.pop(exc.position)
+                report.skipped.append(Skipped(labels[bad], exc.reason))
+        return np.zeros((0, self.encoder.dim), np.float32), []
+
+    def _write(self, records: Iterable[dict[str, Any]], replace: bool, batch_size: int,
+               progress: Progress | None) -> WriteReport:
+        report = WriteReport()
+        if not self.encoder.is_fitted:
+            records = list(records)
+            self._fit_if_needed(records)
+        index = self._load_index()
+        new_vectors: list[np.ndarray] = []
+        new_rowids: list[int] = []
+        removed: list[int] = []
+        seen: set[str] = set()
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for batch in _batches(records, batch_size):
+                texts, labels, good = [], [], []
+                for record in batch:
+                    try:
+                        item_id = record.get(self.id_field)
+                        if item_id is None or str(item_id).strip() == "":
+                            raise ItemError("record without id", f"missing id field {self.id_field!r}")
+                        texts.append(self.text_of(record))
+                    except ItemError as exc:
+                        report.skipped.append(Skipped(str(exc.item), exc.reason))
+                        continue
+                    labels.append(f"id {str(item_id)!r}")
+                    good.append(record)
+                vectors, kept = self._encode_batch(texts, labels, report)
+                for vector, i in zip(vectors, kept, strict=True):
+                    record = good[i]
+                    item_id = str(record[self.id_field])
+                    fields = {k: v for k, v in record.items() if k != self.id_field}
+                    old = db.execute("SELECT rowid FROM items WHERE id = ?", (item_id,)).fetchone()
+                    if old is not None:
+                        if not replace and item_id not in seen:
+                            report.skipped.append(Skipped(f"id {item_id!r}", "id exists already (use upsert)"))
+                            continue
+                        db.execute("DELETE FROM items WHERE rowid = ?", (old[0],))
+                        removed.append(old[0])
+                        if item_id in seen:
+                            report.added -= 1
+                        report.updated += 1
+                    else:
+                        report.added += 1
+                    seen.add(item_id)
+                    cur = db.execute("INSERT INTO items (id, fields, vector) VALUES (?, ?, ?)",
+                                     (item_id, json.dumps(fields, default=str), vector.tobytes()))
+                    new_rowids.append(cur.lastrowid)
+                    new_vectors.append(vector)
+                if progress:
+                    progress(len(batch))
+            self._bump_generation()
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            self._index = None  # the in-memory index may be ahead of the rolled-back table
+            raise
+        self._apply_to_index(index, new_rowids, new_vectors, removed)
+        return report
+
+    def _bump_generation(self) -> None:
+        self._db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'")
+
+    def _apply_to_index(self, index: VectorIndex, rowids: list[int], vectors: list[np.ndarray],
+                        removed: list[int]) -> None:
+        """Mirror a committed write in the in-memory index, without re-reading the table."""
+        gone = [self._positions.pop(r) for r in removed if r in self._positions]
+        if gone:
+            index.remove(np.array(gone))
+        if vectors:
+            positions = index.add(np.stack(vectors))
+            for rowid, pos in zip(rowids, positions, strict=True):
+                self._positions[rowid] = int(pos)
+                self._rowids.append(rowid)
+        self._generation = self._current_generation()
+        if self._index is not None and index.alive.size > 1000 and index.alive.mean() < 0.8:
+            self._index = None  # many deletions: rebuild compactly on next search
+
+    def delete(self, ids: Iterable[str]) -> WriteReport:
+        """Remove items by id; at once invisible to search. Unknown ids are reported in ``skipped``."""
+        report = WriteReport()
+        index = self._load_index()
+        removed = []
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for item_id in ids:
+                row = db.execute("SELECT rowid FROM items WHERE id = ?", (str(item_id),)).fetchone()
+                if row is None:
+                    report.skipped.append(Skipped(f"id {str(item_id)!r}", "no such item"))
+                    continue
+                db.execute("DELETE FROM items WHERE rowid = ?", (row[0],))
+                removed.append(row[0])
+                report.deleted += 1
+            self._bump_generation()
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            self._index = None
+            raise
+        self._apply_to_index(index, [], [], removed)
+        return report
+
+    # -- facts --------------------------------------------------------------------------------------
+    def info(self) -> dict[str, Any]:
+        size = sum(p.stat().st_size for p in self.path.rglob("*") if p.is_file())
+        return {
+            "path": str(self.path),
+            "count": len(self),
+            "format": self.manifest["format"],
+            "encoder": self.manifest["encoder"],
+            "fields": self.fields,
+            "index": self.manifest["index"],
+            "bytes_on_disk": size,
+        }
