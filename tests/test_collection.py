@@ -174,3 +174,20 @@ def test_sigkill_during_add_leaves_previous_state(col, wordnet_records, tmp_path
     assert [h.id for h in after] == [h.id for h in before]
     assert again.add([{"id": "ok", "text": "still writable after the crash"}]).added == 1
     again.close()
+
+
+def test_precomputed_vectors_and_duplicate_ids_in_one_write(tmp_path) -> None:
+    c = Collection.create(tmp_path / "v", encoder="minilm", fields=["text"])
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(4, 384)).astype(np.float32)
+    report = c.add([{"id": "a"}, {"id": "b"}, {"id": "a", "note": "second"}, {"id": "c"}], vectors=vectors)
+    assert (report.added, len(c)) == (3, 3)
+    assert [s.where for s in report.skipped] == ["id 'a'"] and "last occurrence" in report.skipped[0].reason
+    assert c.get("a")["note"] == "second"
+    hits = c.search(vectors[2], k=3)
+    assert hits[0].id == "a" and hits[0].score == pytest.approx(1.0, abs=1e-5)
+    assert {h.id for h in hits} == {"a", "b", "c"}  # the replaced first "a" is not a ghost in the index
+    bad = c.add([{"id": "d"}], vectors=np.ones((1, 5), np.float32))
+    assert bad.added == 0 and "dim 5" in bad.skipped[0].reason
+    with pytest.raises(JointspaceError, match="2 records but 1 vectors"):
+        c.add([{"id": "e"}, {"id": "f"}], vectors=vectors[:1])
