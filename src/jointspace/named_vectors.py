@@ -225,7 +225,7 @@ def encode_field(col: Collection, name: str, encoder: Encoder, source: Sequence[
             vecs = np.zeros((0, encoder.dim), np.float32)
         pairs.extend((ids[i], v) for i, v in zip(keep, vecs, strict=True))
         if progress:
-            progress(len(keep))
+            progress(min(batch_size, len(ids) - start))
     report = write_field(col, name, pairs, encoder=encoder, replace=True, info={"source": source})
     report.skipped = skipped + report.skipped
     return report

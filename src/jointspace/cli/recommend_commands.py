@@ -58,7 +58,7 @@ def recommend(
         if as_json:
             print(json.dumps([r.to_dict() for r in recs], ensure_ascii=False))
             return
-        names = [f for f in col.fields if f != col.id_field]
+        names = ["title"] if recs and "title" in recs[0].fields else [f for f in col.fields if f != col.id_field]
         title = f"because {'user ' + repr(user) if user else 'you'} liked {len(recs.liked)} item(s)"
         table = Table(title=f"[bold]{title}[/bold]", title_justify="left")
         for name in ("#", "score", "id", "item", "top field", "nearest liked"):
