@@ -18,7 +18,8 @@ import json
 import shutil
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,8 @@ from jointspace.encoders import encoder as make_encoder
 from jointspace.errors import FormatError, ItemError, JointspaceError
 from jointspace.filters import where_to_sql
 from jointspace.index import VectorIndex
+from jointspace.interactions import count as interaction_count
+from jointspace.named_vectors import delete_items
 from jointspace.readers.records import Skipped
 
 FORMAT_VERSION = 1
@@ -202,6 +205,114 @@ class Collection:
                 raise KeyError(f"no item with id {item_id!r} in {self.path}")
             out.append(np.frombuffer(row[0], dtype=np.float32))
         return np.stack(out) if out else np.zeros((0, self.encoder.dim), np.float32)
+
+    @property
+    def vector_name(self) -> str:
+        """The name of the main vector among the named vector fields (the encoder's modality, e.g. "text")."""
+        return str(self.manifest.get("vector_name") or self.manifest["encoder"]["modality"])
+
+    def ids_where(self, where: dict[str, Any] | str | None) -> list[str]:
+        """The ids of the items matching a ``where`` filter."""
+        sql, params = where_to_sql(where)
+        return [r[0] for r in self._db.execute(f"SELECT id FROM items WHERE {sql} ORDER BY rowid", params)]
+
+    # -- named vector fields, interactions, recommendation (see named_vectors.py, tasks/recommend.py) --
+    def vector_fields(self) -> dict[str, dict[str, Any]]:
+        """Every named vector: the main one and the extra fields, name -> {dim, encoder, ...}."""
+        from jointspace import named_vectors
+
+        main = {self.vector_name: {"dim": self.encoder.dim, "encoder": self.encoder.name, "main": True,
+                                   "source": self.fields}}
+        return main | {name: f.to_dict() for name, f in named_vectors.fields(self._db).items()}
+
+    def field_vectors(self, name: str) -> dict[str, np.ndarray]:
+        """id -> vector of one named field (the main one included)."""
+        from jointspace import named_vectors
+
+        if name == self.vector_name:
+            return {r[0]: np.frombuffer(r[1], dtype=np.float32)
+                    for r in self._db.execute("SELECT id, vector FROM items ORDER BY rowid")}
+        if name not in named_vectors.fields(self._db):
+            raise JointspaceError(f"no vector field {name!r} in {self.path}; it has: "
+                                  f"{', '.join(self.vector_fields())}")
+        return named_vectors.read(self._db, name)
+
+    def field_encoder(self, name: str) -> Encoder | None:
+        """The encoder that made a field's vectors (None when they were given as vectors)."""
+        from jointspace import named_vectors
+
+        if name == self.vector_name:
+            return self.encoder
+        info = named_vectors.fields(self._db).get(name)
+        if info is None:
+            raise JointspaceError(f"no vector field {name!r} in {self.path}")
+        return named_vectors.load_field_encoder(self.path, info)
+
+    def add_vectors(self, name: str, vectors: dict[str, Any] | Iterable[tuple[str, Any]],
+                    encoder: Encoder | None = None, replace: bool = False) -> WriteReport:
+        """Store precomputed vectors (e.g. image vectors) as field ``name``; bad ones are reported."""
+        from jointspace.named_vectors import write_field
+
+        pairs = vectors.items() if isinstance(vectors, dict) else vectors
+        return write_field(self, name, pairs, encoder=encoder, replace=replace)
+
+    def encode_field(self, name: str, encoder: str | Encoder, source: Sequence[str] | str,
+                     progress: Progress | None = None, **encoder_params: Any) -> WriteReport:
+        """Field ``name`` = ``encoder`` over the items' stored ``source`` fields (e.g. a theme encoder)."""
+        from jointspace.named_vectors import encode_field
+
+        enc = make_encoder(encoder, **encoder_params) if isinstance(encoder, str) else encoder
+        return encode_field(self, name, enc, source, progress=progress)
+
+    def drop_vectors(self, name: str) -> None:
+        from jointspace.named_vectors import drop_field
+
+        drop_field(self, name)
+
+    def add_interactions(self, interactions: Iterable[Any], field: str = "behaviour", merge: bool = True,
+                         **params: Any) -> WriteReport:
+        """Index user-item interactions: (re)fit the behaviour model and store its item vectors as ``field``.
+
+        ``interactions``: Interaction objects, (user, item[, weight[, timestamp]]) tuples, or dicts with
+        those keys; malformed and duplicate rows are skipped and reported.
+        """
+        from jointspace.interactions import as_records, clean_interactions, index_interactions
+
+        clean, skipped = clean_interactions(as_records(interactions), "user", "item", "weight", "timestamp")
+        report = index_interactions(self, clean, field=field, merge=merge, **params)
+        report.skipped = skipped + report.skipped
+        return report
+
+    def recommend(self, liked: Any = None, k: int = 10, weights: dict[str, float] | None = None,
+                  exclude_liked: bool = True, where: dict[str, Any] | str | None = None, diversify: float = 0.0,
+                  user: str | None = None, half_life_days: float | None = 180.0) -> Any:
+        """Items for someone who liked ``liked`` (ids, or (id, timestamp) pairs), or for a known ``user``.
+
+        See ``jointspace.tasks.recommend.Recommender.recommend``.
+        """
+        from jointspace.tasks.recommend import Recommender
+
+        generation = self._current_generation()
+        cached = getattr(self, "_recommender", None)
+        if cached is None or cached.generation != generation:
+            cached = self._recommender = Recommender(self)
+        return cached.recommend(liked=liked, k=k, weights=weights, exclude_liked=exclude_liked, where=where,
+                                diversify=diversify, user=user, half_life_days=half_life_days)
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction that bumps the generation; the main index stays valid (not rebuilt)."""
+        index_current = self._index is not None and self._generation == self._current_generation()
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+            self._bump_generation()
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        if index_current:
+            self._generation = self._current_generation()
 
     def _current_generation(self) -> int:
         return int(self._db.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()[0])
@@ -451,6 +562,7 @@ class Collection:
                     report.skipped.append(Skipped(f"id {str(item_id)!r}", "no such item"))
                     continue
                 db.execute("DELETE FROM items WHERE rowid = ?", (row[0],))
+                delete_items(db, [str(item_id)])
                 removed.append(row[0])
                 report.deleted += 1
             self._bump_generation()
@@ -472,5 +584,7 @@ class Collection:
             "encoder": self.manifest["encoder"],
             "fields": self.fields,
             "index": self.manifest["index"],
+            "vector_fields": self.vector_fields(),
+            "interactions": interaction_count(self._db),
             "bytes_on_disk": size,
         }

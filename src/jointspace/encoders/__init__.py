@@ -11,6 +11,7 @@ from jointspace.errors import JointspaceError
 
 _REGISTRY: dict[str, str] = {
     # name -> "module:Class", imported on first use so heavy libraries load only when needed
+    "behaviour": "jointspace.encoders.behaviour:BehaviourEncoder",
     "minilm": "jointspace.encoders.minilm:MiniLMEncoder",
     "tfidf": "jointspace.encoders.tfidf:TfidfEncoder",
 }
