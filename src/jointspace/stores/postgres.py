@@ -92,7 +92,8 @@ def connect(url: str, timeout: int = 5) -> Any:
     return conn
 
 
-def _encoder_blob(enc: Encoder) -> bytes:
+def encoder_to_bytes(enc: Encoder) -> bytes:
+    """An encoder with its fitted state as one gzipped tar (stored in a table, or sent to Ray actors)."""
     with tempfile.TemporaryDirectory() as tmp:
         enc.save(Path(tmp) / "encoder")
         buf = io.BytesIO()
@@ -101,7 +102,7 @@ def _encoder_blob(enc: Encoder) -> bytes:
         return buf.getvalue()
 
 
-def _encoder_from_blob(blob: bytes) -> Encoder:
+def encoder_from_bytes(blob: bytes) -> Encoder:
     with tempfile.TemporaryDirectory() as tmp:
         with tarfile.open(fileobj=io.BytesIO(blob), mode="r:gz") as tar:
             tar.extractall(tmp, filter="data")
@@ -221,6 +222,16 @@ class PostgresCollection:
         return col
 
     @classmethod
+    def exists(cls, url: str) -> bool:
+        """Whether the database at ``url`` holds a jointspace collection in the URL's table."""
+        _, table = split_url(url)
+        conn = connect(url)
+        try:
+            return cls._exists(conn, f"{table}_meta")
+        finally:
+            conn.close()
+
+    @classmethod
     def open(cls, url: str) -> PostgresCollection:
         _, table = split_url(url)
         conn = connect(url)
@@ -246,7 +257,7 @@ class PostgresCollection:
             blob = conn.execute(sql.SQL("SELECT blob FROM {} WHERE key = 'encoder'").format(meta)).fetchone()
             if blob is None or rows.get("manifest") is None:
                 raise FormatError(f"{redact(url)}: table {table!r} is damaged (no manifest or encoder)")
-            encoder = _encoder_from_blob(bytes(blob[0]))
+            encoder = encoder_from_bytes(bytes(blob[0]))
         except BaseException:
             conn.close()
             raise
@@ -260,7 +271,7 @@ class PostgresCollection:
                            (key, Jsonb(value), blob))
 
     def _put_encoder(self) -> None:
-        self._put_meta("encoder", {"name": self.encoder.name}, _encoder_blob(self.encoder))
+        self._put_meta("encoder", {"name": self.encoder.name}, encoder_to_bytes(self.encoder))
 
     def _create_vector_index(self) -> None:
         params = self.manifest["index"]
@@ -435,7 +446,7 @@ class PostgresCollection:
                        and conn.execute(self._q("SELECT NOT EXISTS (SELECT 1 FROM {t})")).fetchone()[0])
             if rebuild:
                 conn.execute(self._q("DROP INDEX IF EXISTS {hnsw}"))
-            conn.execute(f"CREATE TEMP TABLE jointspace_load (id TEXT, fields JSONB, "
+            conn.execute(f"CREATE TEMP TABLE jointspace_load (ord BIGSERIAL, id TEXT, fields JSONB, "
                          f"embedding vector({int(self.encoder.dim)})) ON COMMIT DROP")
             good = [i for i in range(len(ids)) if np.isfinite(vectors[i]).all() and str(ids[i]).strip()]
             for i in sorted(set(range(len(ids))) - set(good)):
@@ -449,7 +460,8 @@ class PostgresCollection:
                 if progress:
                     progress(len(part))
             counts = conn.execute(self._q(
-                "WITH src AS (SELECT DISTINCT ON (id) id, fields, embedding FROM jointspace_load ORDER BY id), "
+                "WITH src AS (SELECT DISTINCT ON (id) id, fields, embedding FROM jointspace_load "
+                "ORDER BY id, ord DESC), "
                 "ins AS (INSERT INTO {t} (id, fields, embedding) SELECT id, fields, embedding FROM src "
                 "ON CONFLICT (id) DO UPDATE SET fields = EXCLUDED.fields, embedding = EXCLUDED.embedding "
                 "RETURNING (xmax = 0) AS inserted) "
