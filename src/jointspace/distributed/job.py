@@ -94,9 +94,14 @@ def check_address(address: str, timeout: float = 5.0) -> None:
 
 
 def connect_ray(address: str | None, workers: int | None) -> Any:
+    import logging
+
     import ray
+    import ray.data
 
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    logging.getLogger("ray.data").setLevel(logging.WARNING)  # our own progress bar says how far it is
+    ray.data.DataContext.get_current().enable_progress_bars = False
     if ray.is_initialized():
         return ray
     if address:
@@ -179,6 +184,8 @@ def _prepare(files: list[Path], work: Path, settings: dict[str, Any], fields: li
     from jointspace.encoders import load_encoder
 
     work.mkdir(parents=True, exist_ok=True)
+    for stale in work.glob("*.tmp"):  # half-written shards of an interrupted run
+        stale.unlink()
     fingerprint = _fingerprint(files, settings)
     job_file = work / JOB_FILE
     if job_file.exists():
@@ -233,7 +240,7 @@ def run_shards(tables: list[Any], work: Path, encoder_blob: bytes, ray: Any, wor
     expected = {int(t.column("shard")[0].as_py()): t.num_rows for t in tables}
     ds = ray.data.from_arrow(tables)
     ds = ds.map_batches(EncodeShard, fn_constructor_args=(encoder_blob,), batch_size=batch_size,
-                        batch_format="pyarrow", concurrency=workers, num_cpus=1)
+                        batch_format="pyarrow", compute=ray.data.ActorPoolStrategy(min_size=1, max_size=workers), num_cpus=1)
     pending: dict[int, list[Any]] = {}
     got: dict[int, int] = {}
     for batch in ds.iter_batches(batch_size=None, batch_format="pyarrow"):
