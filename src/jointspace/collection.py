@@ -440,7 +440,7 @@ class Collection:
         """
         from jointspace.encoders import l2_normalise
 
-        vectors = np.asarray(vectors, dtype=np.float32)
+        vectors = np.array(vectors, dtype=np.float32)  # a copy: normalised in place below
         if vectors.ndim != 2 or len(vectors) != len(ids) or len(fields) != len(ids) or (
                 len(ids) and vectors.shape[1] != self.encoder.dim):
             raise JointspaceError(f"vectors of shape {vectors.shape} for {len(ids)} ids and {len(fields)} "
@@ -500,7 +500,7 @@ class Collection:
                 return
             last = rows[-1][0]
             yield ([r[1] for r in rows], [json.loads(r[2]) for r in rows],
-                   np.frombuffer(b"".join(r[3] for r in rows), dtype=np.float32).reshape(len(rows), -1))
+                   np.frombuffer(b"".join(r[3] for r in rows), dtype=np.float32).reshape(len(rows), -1).copy())
 
     def delete(self, ids: Iterable[str]) -> WriteReport:
         """Remove items by id; at once invisible to search. Unknown ids are reported in ``skipped``."""

@@ -509,7 +509,7 @@ def _checked_vectors(vectors: np.ndarray, n: int, dim: int) -> np.ndarray:
     """Vectors as float32 rows of length ``dim``, L2-normalised; a clear error when the shape is wrong."""
     from jointspace.encoders import l2_normalise
 
-    vectors = np.asarray(vectors, dtype=np.float32)
+    vectors = np.array(vectors, dtype=np.float32)  # a copy: normalised in place below
     if vectors.ndim != 2 or vectors.shape[0] != n or (n and vectors.shape[1] != dim):
         raise JointspaceError(f"vectors of shape {vectors.shape} for {n} ids; this collection holds dim {dim}")
     return l2_normalise(vectors)
