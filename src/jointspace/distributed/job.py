@@ -239,8 +239,10 @@ def run_shards(tables: list[Any], work: Path, encoder_blob: bytes, ray: Any, wor
 
     expected = {int(t.column("shard")[0].as_py()): t.num_rows for t in tables}
     ds = ray.data.from_arrow(tables)
+    # min_size=1: a pool that loses a node's actors goes on with the others instead of waiting for them
+    pool = ray.data.ActorPoolStrategy(min_size=1, max_size=workers)
     ds = ds.map_batches(EncodeShard, fn_constructor_args=(encoder_blob,), batch_size=batch_size,
-                        batch_format="pyarrow", compute=ray.data.ActorPoolStrategy(min_size=1, max_size=workers), num_cpus=1)
+                        batch_format="pyarrow", compute=pool, num_cpus=1)
     pending: dict[int, list[Any]] = {}
     got: dict[int, int] = {}
     for batch in ds.iter_batches(batch_size=None, batch_format="pyarrow"):
