@@ -4,6 +4,9 @@ Run by tests/test_distributed.py inside a private network namespace with only lo
 never listen on or dial the machine's other addresses) and a private PID namespace (every Ray process
 dies with it). Prints one JSON line of facts for the test to check.
 
+Every run of the job starts actors that load MiniLM, the slow part here, so the script does few runs:
+the first (worker killed mid-way), then one re-run after damaging a finished shard.
+
     python tests/ray_cluster_job.py WORKDIR DATA.jsonl
 """
 
@@ -93,16 +96,29 @@ def main(work: Path, data: Path) -> dict:
     worker.wait(timeout=30)
     facts["alive_nodes_after_kill"] = sum(n["Alive"] for n in ray.nodes())
 
+    # a shard damaged on disk and a half-written one left behind: only what is missing is embedded again
+    done = sorted(shards_dir.glob("shard-*.parquet"))
+    facts["done_before_rerun"] = len(done)
+    done[0].write_bytes(done[0].read_bytes()[:100])
+    (shards_dir / "shard-00002.parquet.tmp").write_bytes(b"half")
     second = index(data, out, **settings)
     facts["second_run"] = {"shards": second.shards, "reused": second.shards_reused, "items": second.items,
                            "skipped": [str(s) for s in second.skipped]}
 
-    # a shard damaged on disk and a half-written one left behind: only that shard is embedded again
-    damaged = shards_dir / "shard-00001.parquet"
-    damaged.write_bytes(damaged.read_bytes()[:100])
-    (shards_dir / "shard-00002.parquet.tmp").write_bytes(b"half")
-    third = index(data, out, **settings)
-    facts["third_run"] = {"shards": third.shards, "reused": third.shards_reused, "items": third.items}
+    # the same vectors as a 3-shard collection, each shard served by a Ray actor: a query fans out to all
+    from jointspace import Collection
+    from jointspace.distributed import serve_shards
+    from jointspace.migrate import migrate
+
+    migrate(out, work / "sharded", shards=3)
+    served = serve_shards(work / "sharded")
+    single = Collection.open(out)
+    queries = single.vectors(single.ids()[::20])
+    remote = served.search_batch(list(queries), k=5, where={"pos": "n"})
+    local = single.search_batch(list(queries), k=5, where={"pos": "n"})
+    facts["served"] = {"shards": len(served.actors), "queries": len(queries),
+                       "same": all([h.id for h in a] == [h.id for h in b] for a, b in zip(remote, local, strict=True))}
+    served.close()
     return facts
 
 

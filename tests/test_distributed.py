@@ -1,7 +1,8 @@
 """Ray Data embedding jobs on a real 2-node Ray cluster, in a private network namespace with only loopback.
 
 One cluster run (tests/ray_cluster_job.py) covers: the job on head + worker, the worker node killed
-after its first shard is written, a re-run, and a damaged shard re-embedded. The checks below read its
+after its first shard is written, a re-run that also re-embeds a damaged shard, and shards served by
+Ray actors. The checks below read its
 facts and the collection it built.
 """
 
@@ -80,15 +81,21 @@ def test_collection_is_complete_and_duplicate_free(cluster_run: dict) -> None:
     ids = col.ids()
     assert len(ids) == len(set(ids)) == N
     assert set(ids) == {r["id"] for r in cluster_run["records"]}
-    assert cluster_run["facts"]["third_run"]["items"] == N
+    assert cluster_run["facts"]["second_run"]["items"] == N
     one = cluster_run["records"][7]
     assert col.get(one["id"])["word"] == one["word"]
 
 
 def test_damaged_shard_is_embedded_again(cluster_run: dict) -> None:
-    third = cluster_run["facts"]["third_run"]
-    assert third["reused"] == third["shards"] - 1
+    facts = cluster_run["facts"]
+    assert facts["second_run"]["reused"] == facts["done_before_rerun"] - 1
     assert not list((cluster_run["out"] / "_embeddings").glob("*.tmp"))
+
+
+def test_shards_served_by_ray_actors(cluster_run: dict) -> None:
+    served = cluster_run["facts"]["served"]
+    assert served["shards"] == 3 and served["queries"] >= 10
+    assert served["same"], "actor-served shards must merge into the exact top-k of the single collection"
 
 
 def test_vectors_equal_single_process(cluster_run: dict) -> None:
