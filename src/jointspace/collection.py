@@ -117,10 +117,22 @@ class Collection:
     # -- create / open ------------------------------------------------------------------------------
     @classmethod
     def create(cls, path: str | Path, encoder: str | Encoder = "minilm", fields: Iterable[str] = ("text",),
-               id_field: str = "id", index: str | dict[str, Any] = "flat", overwrite: bool = False,
+               id_field: str = "id", index: str | dict[str, Any] | None = None, overwrite: bool = False,
                **encoder_params: Any) -> Collection:
-        """A new, empty collection at ``path`` embedding ``fields`` with ``encoder``."""
+        """A new, empty collection at ``path`` embedding ``fields`` with ``encoder``.
+
+        ``index`` is "flat" (exact; the default in a directory) or "hnsw" (the default in PostgreSQL, where
+        ``path`` may be a ``postgresql://`` URL; "flat" there means an exact scan).
+        """
+        from jointspace.stores import is_database_url
+
+        if is_database_url(path):
+            from jointspace.stores.postgres import PostgresCollection
+
+            return PostgresCollection.create(str(path), encoder=encoder, fields=fields, id_field=id_field,
+                                             index=index or "hnsw", overwrite=overwrite, **encoder_params)
         path = Path(path)
+        index = index or "flat"
         if (path / MANIFEST).exists():
             if not overwrite:
                 raise JointspaceError(f"{path}: a collection exists already (open it, or overwrite=True)")
@@ -153,7 +165,18 @@ class Collection:
 
     @classmethod
     def open(cls, path: str | Path) -> Collection:
+        """An existing collection: a directory, a sharded directory, or a ``postgresql://`` URL."""
+        from jointspace.stores import is_database_url
+
+        if is_database_url(path):
+            from jointspace.stores.postgres import PostgresCollection
+
+            return PostgresCollection.open(str(path))
         path = Path(path)
+        if (path / "shards.json").exists():
+            from jointspace.sharded import ShardedCollection
+
+            return ShardedCollection.open(path)
         if not (path / MANIFEST).exists():
             raise JointspaceError(f"{path}: not a jointspace collection (no {MANIFEST})")
         try:
@@ -547,6 +570,76 @@ class Collection:
         self._generation = self._current_generation()
         if self._index is not None and index.alive.size > 1000 and index.alive.mean() < 0.8:
             self._index = None  # many deletions: rebuild compactly on next search
+
+    def upsert_vectors(self, ids: list[str], fields: list[dict[str, Any]], vectors: np.ndarray,
+                       progress: Progress | None = None, chunk: int = 5000) -> WriteReport:
+        """Store items whose vectors are computed already (migration, distributed jobs), in one transaction.
+
+        Vectors are L2-normalised; a row with an empty id or a non-finite vector is skipped and reported.
+        """
+        from jointspace.encoders import l2_normalise
+
+        vectors = np.array(vectors, dtype=np.float32)  # a copy: normalised in place below
+        if vectors.ndim != 2 or len(vectors) != len(ids) or len(fields) != len(ids) or (
+                len(ids) and vectors.shape[1] != self.encoder.dim):
+            raise JointspaceError(f"vectors of shape {vectors.shape} for {len(ids)} ids and {len(fields)} "
+                                  f"field sets; this collection holds dim {self.encoder.dim}")
+        vectors = l2_normalise(vectors)
+        report = WriteReport()
+        index = self._load_index()
+        new_rowids: list[int] = []
+        new_vectors: list[np.ndarray] = []
+        removed: list[int] = []
+        seen: set[str] = set()
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for start in range(0, len(ids), chunk):
+                for i in range(start, min(start + chunk, len(ids))):
+                    item_id = str(ids[i])
+                    if not item_id.strip() or not np.isfinite(vectors[i]).all():
+                        report.skipped.append(Skipped(f"id {item_id!r}", "empty id or a vector that is not finite"))
+                        continue
+                    old = db.execute("SELECT rowid FROM items WHERE id = ?", (item_id,)).fetchone()
+                    if old is not None:
+                        db.execute("DELETE FROM items WHERE rowid = ?", (old[0],))
+                        removed.append(old[0])
+                        report.updated += 1
+                    elif item_id in seen:
+                        report.updated += 1
+                    else:
+                        report.added += 1
+                    seen.add(item_id)
+                    cur = db.execute("INSERT INTO items (id, fields, vector) VALUES (?, ?, ?)",
+                                     (item_id, json.dumps(fields[i], default=str), vectors[i].tobytes()))
+                    new_rowids.append(cur.lastrowid)
+                    new_vectors.append(vectors[i])
+                if progress:
+                    progress(min(chunk, len(ids) - start))
+            self._bump_generation()
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            self._index = None
+            raise
+        if removed:
+            self._index = None  # rows replaced within the call: rebuild from the table on next search
+            self._generation = -1
+        else:
+            self._apply_to_index(index, new_rowids, new_vectors, removed)
+        return report
+
+    def iter_items(self, batch_size: int = 2000) -> Iterator[tuple[list[str], list[dict[str, Any]], np.ndarray]]:
+        """All items as ``(ids, fields, vectors)`` chunks, in insertion order."""
+        last = 0
+        while True:
+            rows = self._db.execute("SELECT rowid, id, fields, vector FROM items WHERE rowid > ? ORDER BY rowid "
+                                    "LIMIT ?", (last, batch_size)).fetchall()
+            if not rows:
+                return
+            last = rows[-1][0]
+            yield ([r[1] for r in rows], [json.loads(r[2]) for r in rows],
+                   np.frombuffer(b"".join(r[3] for r in rows), dtype=np.float32).reshape(len(rows), -1).copy())
 
     def delete(self, ids: Iterable[str]) -> WriteReport:
         """Remove items by id; at once invisible to search. Unknown ids are reported in ``skipped``."""
