@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import jointspace.cli.serve_commands  # noqa: F401  (registers `serve`)
 from jointspace.cli import collection_commands, evaluate_commands  # noqa: F401  (registers commands)
 from jointspace.cli.app import app
 
