@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -11,8 +10,6 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from jointspace.errors import JointspaceError, NotFittedError
-
-log = logging.getLogger("jointspace.server")
 
 
 class ApiError(Exception):
@@ -71,8 +68,3 @@ def install_error_handlers(app: FastAPI) -> None:
         if state is not None:  # the collection names its folder; a client need not learn where it lies
             message = message.replace(f" in {state.collection.path}", "")
         return error_response(404, message)
-
-    @app.exception_handler(Exception)
-    async def internal_error(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("internal error on %s %s", request.method, request.url.path)
-        return error_response(500, "internal server error (details are in the server's log)")

@@ -7,12 +7,15 @@ the size limit counts bytes as they stream in and stops the request at the first
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 import anyio
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+log = logging.getLogger("jointspace.server")
+INTERNAL_ERROR = "internal server error (details are in the server's log)"
 SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
@@ -179,8 +182,40 @@ class ConcurrencyLimitMiddleware:
             self.in_flight -= 1
 
 
+class CatchAllMiddleware:
+    """An unexpected exception becomes a JSON 500 (details only in the log), and the connection stays usable.
+
+    Starlette's own last-resort handler re-raises to the server after answering, which then drops the
+    connection; this one sits inside it and ends the matter.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception:
+            log.exception("internal error on %s %s", scope.get("method"), scope.get("path"))
+            if not started:
+                await send_json_error(send, 500, INTERNAL_ERROR)
+            else:
+                raise
+
+
 def install_middleware(app: Any, settings: Any) -> None:
-    """Outermost first: host check, security headers, concurrency limit, timeout, body limit."""
+    """Outermost first: host check, security headers, concurrency limit, timeout, body limit, catch-all."""
+    app.add_middleware(CatchAllMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_upload_bytes)
     app.add_middleware(TimeoutMiddleware, seconds=settings.request_timeout)
     app.add_middleware(ConcurrencyLimitMiddleware, limit=settings.max_in_flight)

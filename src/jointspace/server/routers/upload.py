@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import logging
 import tempfile
 import time
 from pathlib import Path
 
 from fastapi import APIRouter, Depends, File, Form, UploadFile
 
+from jointspace.errors import ItemError, NotFittedError
 from jointspace.server.errors import ApiError
 from jointspace.server.query_encoders import embed, encoder_modalities, searchable_modalities
 from jointspace.server.routers.common import check_k, search_response
 from jointspace.server.schemas import SearchOut
 from jointspace.server.state import ServerState, get_state, in_thread
 from jointspace.server.uploads import identify, save_upload
+
+log = logging.getLogger("jointspace.server")
 
 
 def _display_name(file: UploadFile) -> str:
@@ -46,7 +50,15 @@ def build(state: ServerState) -> APIRouter:
                                 f"{', '.join(encoder_modalities(col))}: it cannot be searched by {kind.modality}")
         with tempfile.TemporaryDirectory(prefix="jointspace-upload-", ignore_cleanup_errors=True) as tmp:
             path = await in_thread(lambda: save_upload(file.file, kind, Path(tmp)))
-            vector = await in_thread(lambda: embed(col, path, kind.modality))
+            try:
+                vector = await in_thread(lambda: embed(col, path, kind.modality))
+            except Exception as exc:  # untrusted bytes: any decoder failure is the file's fault, not the server's
+                if isinstance(exc, NotFittedError):
+                    raise
+                log.info("upload %s could not be embedded: %r", name, exc)
+                reason = (exc.reason if isinstance(exc, ItemError) else str(exc) or type(exc).__name__)
+                reason = reason.replace(str(path), name)
+                raise ApiError(400, f"{name}: cannot be read as {kind.mime}: {reason}") from exc
         if vector is None:
             raise ApiError(415, f"{name}: nothing in this collection embeds {kind.modality} queries")
         hits = await in_thread(state.locked(lambda: col.search(vector, k=k, where=where or None)))
