@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -44,14 +45,23 @@ def create_app(collection: Collection | str | Path, settings: ServerSettings | N
     ``models`` are task models by kind (``{"classify": model}``); ``extra_routers`` are more router
     factories ``build(state) -> APIRouter | None`` (a capability that returns None is left out).
     """
+    opened_here = not isinstance(collection, Collection)
     col = collection if isinstance(collection, Collection) else Collection.open(collection)
     settings = settings or ServerSettings()
     state = ServerState(col, settings)
     state.models.update(models or {})
     if warm_up:
         _warm_up(col)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        if opened_here:  # a collection the caller opened is theirs to close
+            with state.lock:
+                col.close()
+
     app = FastAPI(title="jointspace", version=__version__, description=DESCRIPTION, docs_url=None, redoc_url=None,
-                  openapi_url="/openapi.json")
+                  openapi_url="/openapi.json", lifespan=lifespan)
     app.state.jointspace = state
     install_error_handlers(app)
     for factory in CORE.values():
