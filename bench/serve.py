@@ -1,7 +1,7 @@
 """Benchmark: search over HTTP under concurrent load, against the same searches through the Python API.
 
-    python bench/serve.py --items 5000 --encoder tfidf --clients 16 --requests 3000
-    python bench/serve.py --items 5000 --encoder minilm --clients 16 --requests 1000
+    python bench/serve.py --items 2000 --encoder tfidf --clients 1 16 --requests 1000
+    python bench/serve.py --items 1000 --encoder minilm --clients 1 16 --requests 600
 
 A collection of real WordNet noun glosses is served by `jointspace serve` in its own process on
 127.0.0.1; this process sends a bounded number of text searches (other synsets' glosses) from
@@ -104,8 +104,13 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--max-seconds", type=float, default=120)
     parser.add_argument("-k", type=int, default=10)
+    parser.add_argument("--threads", type=int, default=1,
+                        help="OMP/torch threads per process, for this one and the server alike (0: library default); "
+                             "on a busy 2-core machine 2 threads per encode made minilm queries ~15x slower")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    if args.threads:  # set before torch loads: it applies here and is inherited by the server process
+        os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(args.threads)
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "wordnet"
@@ -132,11 +137,12 @@ def main() -> None:
             server.wait(10)
 
     result = {"items": args.items, "encoder": args.encoder, "k": args.k, "cpus": os.cpu_count(),
-              "in_process": baseline, "http": runs}
+              "threads": args.threads, "in_process": baseline, "http": runs}
     if args.json:
         print(json.dumps(result, indent=2))
         return
-    print(f"{args.items} WordNet glosses, encoder {args.encoder}, k={args.k}, {os.cpu_count()} CPUs")
+    print(f"{args.items} WordNet glosses, encoder {args.encoder}, k={args.k}, {os.cpu_count()} CPUs, "
+          f"{args.threads or 'default'} thread(s) per process")
     print("| path | clients | requests | errors | req/s | p50 ms | p99 ms | req/s vs in-process |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     b = baseline
