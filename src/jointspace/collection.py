@@ -399,6 +399,13 @@ class Collection:
         scores, positions = index.search(vectors, k, allowed)
         return [self._hits(s, p) for s, p in zip(scores, positions, strict=True)]
 
+    def similar(self, item_id: str, k: int = 10, where: dict[str, Any] | str | None = None) -> list[Hit]:
+        """The ``k`` items closest to the stored item ``item_id`` ("more like this"), itself left out."""
+        if k < 1:
+            raise JointspaceError(f"k must be at least 1, got {k}")
+        hits = self.search(self.vectors([item_id]), k=k + 1, where=where)
+        return [h for h in hits if h.id != str(item_id)][:k]
+
     def _hits(self, scores: np.ndarray, positions: np.ndarray) -> list[Hit]:
         rowids = [self._rowids[p] for p in positions if p >= 0]
         if not rowids:
