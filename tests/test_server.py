@@ -320,11 +320,22 @@ def test_task_routers_appear_only_with_a_model(api: httpx.Client, text_dir: Path
     col = Collection.open(text_dir)
     with ThreadedServer(create_app(col, models={"classify": NearestColour(col)})) as server, \
             httpx.Client(base_url=server.url) as client:
-        assert client.get("/info").json()["capabilities"] == ["classify"]
+        capabilities = client.get("/info").json()["capabilities"]
+        assert "classify" in capabilities and "nearest" not in capabilities
         out = client.post("/classify", json={"texts": ["a ripe banana", "the sea"]}).json()["results"]
         assert [r["label"] for r in out] == ["yellow", "blue"] and out[0]["neighbours"] == ["banana"]
         assert client.post("/classify", json={"texts": [" "]}).status_code == 400
         assert client.post("/nearest", json={"texts": ["a"]}).status_code == 404
+
+
+def test_recommend_route_uses_the_collection(api: httpx.Client) -> None:
+    """/recommend mirrors Collection.recommend: the liked item is excluded and each hit says why."""
+    out = api.post("/recommend", json={"liked": ["banana"], "k": 3})
+    assert out.status_code == 200, out.text
+    hits = out.json()["hits"]
+    assert len(hits) == 3 and "banana" not in {h["id"] for h in hits}
+    assert all("why" in h for h in hits)
+    assert api.post("/recommend", json={"liked": ["no-such-id"], "k": 3}).status_code in (400, 404)
 
 
 # -- the command line, in its own process ------------------------------------------------------------------
