@@ -12,6 +12,7 @@ from jointspace.errors import JointspaceError
 _REGISTRY: dict[str, str] = {
     # name -> "module:Class", imported on first use so heavy libraries load only when needed
     "minilm": "jointspace.encoders.minilm:MiniLMEncoder",
+    "minilm-onnx": "jointspace.encoders.minilm:MiniLMOnnxEncoder",
     "tfidf": "jointspace.encoders.tfidf:TfidfEncoder",
 }
 _EXTRA: dict[str, Callable[..., Encoder]] = {}
