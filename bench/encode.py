@@ -49,16 +49,22 @@ def main() -> None:
     parser.add_argument("--slices", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--models", default=",".join(STEPS))
+    parser.add_argument("--threads", type=int, default=0,
+                        help="threads for torch and onnxruntime alike (default: torch's default, physical cores)")
     parser.add_argument("--json", help="also write the results here")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     texts = sentences(args.n)
     contenders: dict[str, MiniLMEncoder] = {"torch": MiniLMEncoder(backend="torch")}
     build_s = {}
     for name in args.models.split(","):
         start = time.perf_counter()
-        enc = MiniLMEncoder(backend="onnx", onnx_model=name)
+        enc = MiniLMEncoder(backend="onnx", onnx_model=name, threads=args.threads or None)
         _ = enc.onnx  # build (first time only) and load
         build_s[name] = time.perf_counter() - start
         contenders[name] = enc
@@ -88,6 +94,7 @@ def main() -> None:
             "cos_mean": float(cos.mean()), "cos_min": float(cos.min()), "build_or_load_s": build_s.get(name, 0.0),
         })
     print(f"{len(texts)} WordNet definitions, batch {args.batch_size}, {args.slices} interleaved slices, "
+          f"threads {args.threads or 'default'}, "
           f"load average {load_before[0]:.1f} -> {load_after[0]:.1f}")
     print("| backend | what | sentences/s | x torch | x torch (median slice) | cos mean | cos min |")
     print("|---|---|---:|---:|---:|---:|---:|")
@@ -97,7 +104,8 @@ def main() -> None:
               f"{r['x_torch_median_slice']:.2f} | {r['cos_mean']:.5f} | {r['cos_min']:.4f} |")
     if args.json:
         with open(args.json, "w") as fh:
-            json.dump({"n": len(texts), "load": [load_before, load_after], "rows": rows}, fh, indent=2)
+            json.dump({"n": len(texts), "threads": args.threads, "load": [load_before, load_after], "rows": rows},
+                      fh, indent=2)
 
 
 if __name__ == "__main__":
