@@ -13,6 +13,7 @@ _REGISTRY: dict[str, str] = {
     # name -> "module:Class", imported on first use so heavy libraries load only when needed
     "behaviour": "jointspace.encoders.behaviour:BehaviourEncoder",
     "minilm": "jointspace.encoders.minilm:MiniLMEncoder",
+    "minilm-onnx": "jointspace.encoders.minilm:MiniLMOnnxEncoder",
     "tfidf": "jointspace.encoders.tfidf:TfidfEncoder",
 }
 _EXTRA: dict[str, Callable[..., Encoder]] = {}
