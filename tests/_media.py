@@ -55,3 +55,28 @@ def long_wav(path: Path, seconds: int = 2 * 3600, rate: int = 8000) -> Path:
         fh.write(header)
         fh.truncate(len(header) + n_bytes)
     return path
+
+
+def make_video(path: Path, images: list, seconds_each: float = 2.0, fps: int = 4, audio=None,
+               rate: int = 16000) -> Path:
+    """An MP4 (MPEG-4 part 2 video, AAC audio) showing each image in turn, with an optional audio track."""
+    import av
+    import numpy as np
+
+    with av.open(str(path), "w") as out:
+        video = out.add_stream("mpeg4", rate=fps)
+        video.width, video.height, video.pix_fmt = 320, 240, "yuv420p"
+        sound = out.add_stream("aac", rate=rate, layout="mono") if audio is not None else None
+        for image in images:
+            frame = av.VideoFrame.from_image(image.convert("RGB").resize((320, 240)))
+            for _ in range(int(seconds_each * fps)):
+                for packet in video.encode(frame):
+                    out.mux(packet)
+        for packet in video.encode(None):
+            out.mux(packet)
+        if sound is not None:
+            chunk = av.AudioFrame.from_ndarray(np.asarray(audio, np.float32)[None, :], format="fltp", layout="mono")
+            chunk.sample_rate = rate
+            for packet in [*sound.encode(chunk), *sound.encode(None)]:
+                out.mux(packet)
+    return path

@@ -21,7 +21,7 @@ def count_lines(path: Path) -> int | None:
 
 @app.command()
 def index(
-    data: Path = typer.Argument(..., help="records: .jsonl, .csv, .tsv or .parquet"),
+    data: Path = typer.Argument(..., help="records (.jsonl, .csv, .tsv, .parquet), or a folder of files"),
     out_dir: Path = typer.Option(..., "--out", help="collection directory (created, or added to)"),
     id_field: str = typer.Option("id", "--id", help="field holding each record's id"),
     text: list[str] = typer.Option(["text"], "--text", help="field(s) to embed"),
@@ -29,28 +29,44 @@ def index(
     encoder: str = typer.Option("minilm", "--encoder", help="encoder name (see `jointspace encoders`)"),
     index_kind: str = typer.Option("flat", "--index", help="flat (exact) or hnsw"),
     batch_size: int = typer.Option(256, "--batch-size"),
+    image: list[str] = typer.Option(None, "--image", help="field(s) holding image file paths"),
+    audio: list[str] = typer.Option(None, "--audio", help="field(s) holding audio file paths"),
+    video: list[str] = typer.Option(None, "--video", help="field(s) holding video file paths"),
 ) -> None:
-    """Embed records into a collection. Into an existing DIR, records are upserted by id."""
+    """Embed records into a collection. Into an existing DIR, records are upserted by id.
+
+    A FOLDER is walked and every file indexed into one space (modality detected by content); with
+    --image/--audio/--video the records' files are embedded with their text (encoder "joint")."""
+    from jointspace.cli import media_commands as media_cli
     from jointspace.collection import Collection
     from jointspace.readers import read_records
 
+    media = {f: kind for kind, names in (("image", image), ("audio", audio), ("video", video)) for f in names or []}
+
     def body() -> None:
+        if data.is_dir():
+            return media_cli.index_folder(data, out_dir, batch_size=min(batch_size, 16), index_kind=index_kind)
         source = read_records(data)
-        keep = set(meta or []) | set(text) | {id_field}
+        keep = set(meta or []) | set(text) | set(media) | {id_field}
 
         def records() -> Any:
             for record in source:
+                record = media_cli.resolve_media(record, list(media), data.parent) if media else record
                 yield record if not meta else {k: v for k, v in record.items() if k in keep}
 
         if (out_dir / "manifest.json").exists():
             col = Collection.open(out_dir)
+        elif media:
+            col = Collection.create(out_dir, encoder="joint" if encoder == "minilm" else encoder,
+                                    fields=[*text, *media], media=media, id_field=id_field, index=index_kind)
         else:
             col = Collection.create(out_dir, encoder=encoder, fields=text, id_field=id_field, index=index_kind)
         total = count_lines(data)
         if total and data.suffix.lower() in (".csv", ".tsv"):
             total -= 1
         with progress_bar(f"indexing {data.name}", total) as advance:
-            report = col.upsert(records(), batch_size=batch_size, progress=advance)
+            report = col.upsert(records(), batch_size=min(batch_size, 16) if media else batch_size,
+                                progress=advance)
         col.close()
         skipped = source.skipped + report.skipped
         console.print(f"[green]{out_dir}[/green]: {report.added} added, {report.updated} updated, "
@@ -64,12 +80,17 @@ def index(
 
 
 def _show_hits(query: str, hits: list[Any], fields: list[str]) -> None:
+    from jointspace.cli.media_commands import describe
+
     table = Table(title=f"[bold]{query}[/bold]", show_lines=False)
     table.add_column("#", justify="right")
     table.add_column("score", justify="right")
     table.add_column("id")
     table.add_column("item", overflow="fold")
     for rank, hit in enumerate(hits, start=1):
+        if "modality" in hit.fields:  # a media collection: say what the hit is
+            table.add_row(str(rank), f"{hit.score:.3f}", str(hit.id), describe(hit)[:400])
+            continue
         shown = " | ".join(str(hit.fields.get(f, "")) for f in fields if f in hit.fields)
         extra = {k: v for k, v in hit.fields.items() if k not in fields}
         if extra:
@@ -81,21 +102,28 @@ def _show_hits(query: str, hits: list[Any], fields: list[str]) -> None:
 @app.command()
 def search(
     collection: Path = typer.Argument(..., help="collection directory"),
-    query: str = typer.Argument(..., help="what to look for"),
+    query: str = typer.Argument(None, help="what to look for (text)"),
     k: int = typer.Option(10, "-k", "--k", help="number of results", min=1, max=10_000),
     where: str = typer.Option(None, "--where", help='metadata filter, e.g. "year >= 2000 and genre = drama"'),
     as_json: bool = typer.Option(False, "--json", help="print a JSON list of {id, score, fields}"),
+    image: Path = typer.Option(None, "--image", help="search with an image file instead of text"),
+    audio: Path = typer.Option(None, "--audio", help="search with an audio file (what is said in it)"),
+    video: Path = typer.Option(None, "--video", help="search with a video file"),
+    modality: str = typer.Option(None, "--modality", help="only hits of this kind: text, image, audio, video"),
 ) -> None:
-    """Search a collection by text."""
+    """Search a collection by text, or by an image, audio or video file (media collections)."""
+    from jointspace.cli.media_commands import media_query, modality_where
     from jointspace.collection import Collection
 
     def body() -> None:
         col = Collection.open(collection)
-        hits = col.search(query, k=k, where=where)
+        q = media_query(query, image, audio, video)
+        hits = col.search(q, k=k, where=modality_where(modality, where))
+        query_label = query if isinstance(q, str) else f"{next(iter(q))}: {next(iter(q.values()))}"
         if as_json:
             print(json.dumps([h.to_dict() for h in hits], ensure_ascii=False))
         else:
-            _show_hits(query, hits, col.fields)
+            _show_hits(query_label, hits, col.fields)
 
     run_safely(body)
 

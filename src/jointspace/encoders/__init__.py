@@ -18,6 +18,8 @@ _REGISTRY: dict[str, str] = {
     "speech": "jointspace.encoders.speech:SpeechEncoder",
     "voice": "jointspace.encoders.voice:VoiceEncoder",
     "audio-stats": "jointspace.encoders.audio_stats:AudioStatsEncoder",
+    "video": "jointspace.encoders.video:VideoEncoder",
+    "joint": "jointspace.encoders.joint:JointEncoder",
 }
 _EXTRA: dict[str, Callable[..., Encoder]] = {}
 
