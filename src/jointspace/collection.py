@@ -118,15 +118,20 @@ class Collection:
     @classmethod
     def create(cls, path: str | Path, encoder: str | Encoder = "minilm", fields: Iterable[str] = ("text",),
                id_field: str = "id", index: str | dict[str, Any] | None = None, overwrite: bool = False,
-               **encoder_params: Any) -> Collection:
+               media: dict[str, str] | None = None, **encoder_params: Any) -> Collection:
         """A new, empty collection at ``path`` embedding ``fields`` with ``encoder``.
 
         ``index`` is "flat" (exact; the default in a directory) or "hnsw" (the default in PostgreSQL, where
         ``path`` may be a ``postgresql://`` URL; "flat" there means an exact scan).
+        ``media`` names the fields that hold file paths and what they are, e.g. ``{"photo": "image"}``
+        (``"image"``, ``"audio"``, ``"video"``, or ``"file"`` to detect it by content); with the ``joint``
+        encoder a record's text and media fields are embedded together into one vector.
         """
         from jointspace.stores import is_database_url
 
         if is_database_url(path):
+            if media:
+                raise JointspaceError("media fields are not supported by the PostgreSQL store yet")
             from jointspace.stores.postgres import PostgresCollection
 
             return PostgresCollection.create(str(path), encoder=encoder, fields=fields, id_field=id_field,
@@ -160,6 +165,8 @@ class Collection:
             "id_field": id_field,
             "index": index_params,
         }
+        if media:
+            manifest["media"] = dict(media)
         _write_json_atomic(path / MANIFEST, manifest)  # written last: its presence marks a usable collection
         return cls(path, manifest, enc)
 
@@ -356,21 +363,30 @@ class Collection:
         self._index, self._generation = index, generation
         return index
 
-    def embed_query(self, query: str | np.ndarray) -> np.ndarray:
+    def embed_query(self, query: str | np.ndarray | Any) -> np.ndarray:
+        """A query's vector: text, a vector, or (media collections) a Path or dict of parts to embed."""
         if isinstance(query, np.ndarray):
             vector = np.atleast_2d(query).astype(np.float32)
             if vector.shape[1] != self.encoder.dim:
                 raise JointspaceError(f"query vector of dim {vector.shape[1]}; this collection holds "
                                       f"dim {self.encoder.dim}")
             return l2_normalise(vector)
+        if isinstance(query, str):
+            return self._embed_texts([query])
         return self.encoder.encode([query])
 
-    def embed_queries(self, queries: list[str | np.ndarray]) -> np.ndarray:
+    def _embed_texts(self, texts: list[str]) -> np.ndarray:
+        """Text queries: media encoders that live in the text space embed them with their text encoder."""
+        if self.encoder.modality != "text" and hasattr(self.encoder, "encode_text"):
+            return self.encoder.encode_text(texts)
+        return self.encoder.encode(texts)
+
+    def embed_queries(self, queries: list[str | np.ndarray | Any]) -> np.ndarray:
         """Query vectors; texts are encoded together in one batch."""
         texts = [i for i, q in enumerate(queries) if isinstance(q, str)]
         out = np.zeros((len(queries), self.encoder.dim), dtype=np.float32)
         if texts:
-            out[texts] = self.encoder.encode([queries[i] for i in texts])
+            out[texts] = self._embed_texts([queries[i] for i in texts])
         for i, q in enumerate(queries):
             if not isinstance(q, str):
                 out[i] = self.embed_query(q)[0]
@@ -428,6 +444,33 @@ class Collection:
             parts.append(str(value))
         return "\n".join(parts)
 
+    def item_of(self, record: dict[str, Any]) -> Any:
+        """What the encoder embeds for a record: its text for text encoders (``text_of``); for media
+        encoders the file path of its media field; for the joint encoder a dict of its parts."""
+        media: dict[str, str] = self.manifest.get("media") or {}
+        if self.encoder.modality == "text":
+            return self.text_of(record)
+        if self.encoder.modality != "joint":
+            name = next(iter(media), self.fields[0])
+            value = record.get(name)
+            if value is None or not str(value).strip():
+                raise ItemError(self._label(record), f"missing or empty field {name!r}")
+            return Path(str(value))
+        parts: dict[str, Any] = {}
+        texts = [str(record[f]) for f in self.fields
+                 if f not in media and record.get(f) is not None and str(record[f]).strip()]
+        if texts:
+            parts["text"] = "\n".join(texts)
+        for name, kind in media.items():
+            value = record.get(name)
+            if value is not None and str(value).strip():
+                if kind in parts:
+                    raise ItemError(self._label(record), f"two {kind} fields; a record embeds one of each")
+                parts[kind] = str(value)
+        if not parts:
+            raise ItemError(self._label(record), f"none of the fields {self.fields} has a value")
+        return parts
+
     def _label(self, record: dict[str, Any]) -> str:
         item_id = record.get(self.id_field)
         return f"id {item_id!r}" if item_id is not None else "record without id"
@@ -452,7 +495,7 @@ class Collection:
         texts = []
         for record in records:
             try:
-                texts.append(self.text_of(record))
+                texts.append(self.item_of(record))
             except ItemError:
                 continue
         self.encoder.fit(texts)
@@ -462,22 +505,31 @@ class Collection:
         shutil.rmtree(self.path / "encoder")
         tmp.replace(self.path / "encoder")
 
-    def _encode_batch(self, texts: list[str], labels: list[str], report: WriteReport
-                      ) -> tuple[np.ndarray, list[int]]:
-        """Vectors for the texts that encode; an item the encoder rejects is reported, the rest go on."""
+    def _encode_batch(self, texts: list[Any], labels: list[str], report: WriteReport
+                      ) -> tuple[np.ndarray, list[int], list[dict[str, Any]]]:
+        """Vectors for the items that encode; an item the encoder rejects is reported, the rest go on.
+
+        Encoders with ``encode_with_details`` (media) also say what each item was (a transcript, image
+        labels...): those details are stored with the item's fields."""
         keep = list(range(len(texts)))
+        with_details = getattr(self.encoder, "encode_with_details", None)
         while keep:
             try:
-                return self.encoder.encode([texts[i] for i in keep]), keep
+                batch = [texts[i] for i in keep]
+                if with_details is not None:
+                    vectors, details = with_details(batch)
+                    return l2_normalise(vectors), keep, details
+                return self.encoder.encode(batch), keep, [{} for _ in keep]
             except ItemError as exc:
                 if exc.position is None:
                     raise
                 bad = keep.pop(exc.position)
-                report.skipped.append(Skipped(labels[bad], exc.reason))
-        return np.zeros((0, self.encoder.dim), np.float32), []
+                where = labels[bad] if str(exc.item) in labels[bad] else f"{labels[bad]} ({exc.item})"
+                report.skipped.append(Skipped(where, exc.reason))
+        return np.zeros((0, self.encoder.dim), np.float32), [], []
 
     def _prepare(self, batch: list[tuple[dict[str, Any], Any]], report: WriteReport
-                 ) -> list[tuple[dict[str, Any], np.ndarray]]:
+                 ) -> list[tuple[dict[str, Any], np.ndarray, dict[str, Any]]]:
         """The batch's usable records with their vectors; each unusable one is reported and left out."""
         labels, good, texts, given = [], [], [], []
         for record, vector in batch:
@@ -488,7 +540,7 @@ class Collection:
                 if item_id is None or str(item_id).strip() == "":
                     raise ItemError("record without id", f"missing id field {self.id_field!r}")
                 if vector is None:
-                    texts.append(self.text_of(record))
+                    texts.append(self.item_of(record))
                 else:
                     vector = np.asarray(vector, dtype=np.float32).reshape(-1)
                     if vector.shape[0] != self.encoder.dim or not np.isfinite(vector).all():
@@ -501,9 +553,9 @@ class Collection:
             labels.append(f"id {str(item_id)!r}")
             good.append(record)
         if given:
-            return list(zip(good, l2_normalise(np.stack(given)), strict=True))
-        encoded, kept = self._encode_batch(texts, labels, report)
-        return [(good[i], v) for v, i in zip(encoded, kept, strict=True)]
+            return [(r, v, {}) for r, v in zip(good, l2_normalise(np.stack(given)), strict=True)]
+        encoded, kept, details = self._encode_batch(texts, labels, report)
+        return [(good[i], v, d) for v, i, d in zip(encoded, kept, details, strict=True)]
 
     def _write(self, records: Iterable[dict[str, Any]], replace: bool, batch_size: int,
                progress: Progress | None, vectors: np.ndarray | Iterable[np.ndarray] | None = None
@@ -527,9 +579,10 @@ class Collection:
         db.execute("BEGIN IMMEDIATE")
         try:
             for batch in _batches(pairs, batch_size):
-                for record, vector in self._prepare(batch, report):
+                for record, vector, detail in self._prepare(batch, report):
                     item_id = str(record[self.id_field])
                     fields = {k: v for k, v in record.items() if k != self.id_field}
+                    fields.update({k: v for k, v in detail.items() if k not in fields})
                     old = db.execute("SELECT rowid FROM items WHERE id = ?", (item_id,)).fetchone()
                     if item_id in seen:  # the same id twice in one write: the last one wins
                         report.skipped.append(Skipped(f"id {item_id!r}", "duplicate id in the input; "

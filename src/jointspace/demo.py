@@ -78,3 +78,7 @@ def run_demo(workdir: Path, size: int = 20_000, eval_size: int = 2000) -> None:
     from jointspace.demo_recommend import run_recommend_demo
 
     run_recommend_demo(workdir)
+
+    from jointspace.demo_media import run_media_demo
+
+    run_media_demo(workdir)

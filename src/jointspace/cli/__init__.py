@@ -5,7 +5,11 @@ from __future__ import annotations
 import jointspace.cli.recommend_commands  # noqa: F401  (registers recommend, interactions, vectors)
 import jointspace.cli.scale_commands  # noqa: F401  (migrate)
 import jointspace.cli.serve_commands  # noqa: F401  (registers `serve`)
-from jointspace.cli import collection_commands, evaluate_commands  # noqa: F401  (registers commands)
+from jointspace.cli import (  # noqa: F401  (registers commands)
+    collection_commands,
+    evaluate_commands,
+    media_commands,  # noqa: F401  (registers)
+)
 from jointspace.cli.app import app
 
 __all__ = ["app"]

@@ -22,8 +22,8 @@ def count_lines(path: Path) -> int | None:
 
 @app.command()
 def index(
-    data: Path = typer.Argument(..., help="records: .jsonl, .csv, .tsv or .parquet (with --engine ray, also a "
-                                          "folder of them)"),
+    data: Path = typer.Argument(..., help="records (.jsonl, .csv, .tsv, .parquet), or a folder of "
+                                          "files (images, audio, video, text)"),
     out_dir: str = typer.Option(None, "--out", help="collection directory (created, or added to)"),
     store: str = typer.Option(None, "--store", help="a postgresql://...[?table=NAME] URL instead of --out"),
     id_field: str = typer.Option("id", "--id", help="field holding each record's id"),
@@ -41,17 +41,31 @@ def index(
     workers: int = typer.Option(None, "--workers", help="Ray: encoder actors (each loads the model once)"),
     work_dir: Path = typer.Option(None, "--work-dir", help="Ray: where embedding shards go (default: "
                                                            "DIR/_embeddings; needed with --store)"),
+    image: list[str] = typer.Option(None, "--image", help="field(s) holding image file paths"),
+    audio: list[str] = typer.Option(None, "--audio", help="field(s) holding audio file paths"),
+    video: list[str] = typer.Option(None, "--video", help="field(s) holding video file paths"),
 ) -> None:
-    """Embed records into a collection. Into an existing one, records are upserted by id."""
+    """Embed records into a collection. Into an existing one, records are upserted by id.
+
+    A FOLDER is walked and every file indexed into one space (modality detected by content); with
+    --image/--audio/--video the records' files are embedded with their text (encoder "joint")."""
+    from jointspace.cli import media_commands as media_cli
     from jointspace.readers import read_records
     from jointspace.stores import open_or_create
     from jointspace.stores.postgres import redact
+
+    media = {f: kind for kind, names in (("image", image), ("audio", audio), ("video", video)) for f in names or []}
 
     def body() -> None:
         target = store or out_dir
         if not target or (store and out_dir):
             raise JointspaceError("give exactly one of --out DIR and --store URL")
-        keep = set(meta or []) | set(text) | {id_field}
+        keep = set(meta or []) | set(text) | set(media) | {id_field}
+        if data.is_dir() and engine == "local":
+            if store:
+                raise JointspaceError("indexing a folder of files needs --out DIR")
+            return media_cli.index_folder(data, Path(out_dir), batch_size=min(batch_size, 16),
+                                          index_kind=index_kind or "flat")
         if engine == "ray":
             from jointspace.distributed import index as ray_index
 
@@ -68,15 +82,22 @@ def index(
 
         def records() -> Any:
             for record in source:
+                record = media_cli.resolve_media(record, list(media), data.parent) if media else record
                 yield record if not meta else {k: v for k, v in record.items() if k in keep}
 
-        col = open_or_create(target, encoder=encoder, fields=text, id_field=id_field, index=index_kind,
-                             shards=shards)
+        if media:
+            col = open_or_create(target, encoder="joint" if encoder == "minilm" else encoder,
+                                 fields=[*text, *media], id_field=id_field, index=index_kind, shards=shards,
+                                 media=media)
+        else:
+            col = open_or_create(target, encoder=encoder, fields=text, id_field=id_field, index=index_kind,
+                                 shards=shards)
         total = count_lines(data)
         if total and data.suffix.lower() in (".csv", ".tsv"):
             total -= 1
         with progress_bar(f"indexing {data.name}", total) as advance:
-            report = col.upsert(records(), batch_size=batch_size, progress=advance)
+            report = col.upsert(records(), batch_size=min(batch_size, 16) if media else batch_size,
+                                progress=advance)
         count = len(col)
         col.close()
         skipped = source.skipped + report.skipped
@@ -91,12 +112,17 @@ def index(
 
 
 def _show_hits(query: str, hits: list[Any], fields: list[str]) -> None:
+    from jointspace.cli.media_commands import describe
+
     table = Table(title=f"[bold]{query}[/bold]", show_lines=False)
     table.add_column("#", justify="right")
     table.add_column("score", justify="right")
     table.add_column("id")
     table.add_column("item", overflow="fold")
     for rank, hit in enumerate(hits, start=1):
+        if "modality" in hit.fields:  # a media collection: say what the hit is
+            table.add_row(str(rank), f"{hit.score:.3f}", str(hit.id), describe(hit)[:400])
+            continue
         shown = " | ".join(str(hit.fields.get(f, "")) for f in fields if f in hit.fields)
         extra = {k: v for k, v in hit.fields.items() if k not in fields}
         if extra:
@@ -108,21 +134,28 @@ def _show_hits(query: str, hits: list[Any], fields: list[str]) -> None:
 @app.command()
 def search(
     collection: str = typer.Argument(..., help="collection directory or postgresql://... URL"),
-    query: str = typer.Argument(..., help="what to look for"),
+    query: str = typer.Argument(None, help="what to look for (text)"),
     k: int = typer.Option(10, "-k", "--k", help="number of results", min=1, max=10_000),
     where: str = typer.Option(None, "--where", help='metadata filter, e.g. "year >= 2000 and genre = drama"'),
     as_json: bool = typer.Option(False, "--json", help="print a JSON list of {id, score, fields}"),
+    image: Path = typer.Option(None, "--image", help="search with an image file instead of text"),
+    audio: Path = typer.Option(None, "--audio", help="search with an audio file (what is said in it)"),
+    video: Path = typer.Option(None, "--video", help="search with a video file"),
+    modality: str = typer.Option(None, "--modality", help="only hits of this kind: text, image, audio, video"),
 ) -> None:
-    """Search a collection by text."""
+    """Search a collection by text, or by an image, audio or video file (media collections)."""
+    from jointspace.cli.media_commands import media_query, modality_where
     from jointspace.collection import Collection
 
     def body() -> None:
         col = Collection.open(collection)
-        hits = col.search(query, k=k, where=where)
+        q = media_query(query, image, audio, video)
+        hits = col.search(q, k=k, where=modality_where(modality, where))
+        query_label = query if isinstance(q, str) else f"{next(iter(q))}: {next(iter(q.values()))}"
         if as_json:
             print(json.dumps([h.to_dict() for h in hits], ensure_ascii=False))
         else:
-            _show_hits(query, hits, col.fields)
+            _show_hits(query_label, hits, col.fields)
 
     run_safely(body)
 

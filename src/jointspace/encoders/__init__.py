@@ -15,6 +15,13 @@ _REGISTRY: dict[str, str] = {
     "minilm": "jointspace.encoders.minilm:MiniLMEncoder",
     "minilm-onnx": "jointspace.encoders.minilm:MiniLMOnnxEncoder",
     "tfidf": "jointspace.encoders.tfidf:TfidfEncoder",
+    "efficientnet": "jointspace.encoders.efficientnet:EfficientNetEncoder",
+    "image-text": "jointspace.encoders.image_text:ImageTextEncoder",
+    "speech": "jointspace.encoders.speech:SpeechEncoder",
+    "voice": "jointspace.encoders.voice:VoiceEncoder",
+    "audio-stats": "jointspace.encoders.audio_stats:AudioStatsEncoder",
+    "video": "jointspace.encoders.video:VideoEncoder",
+    "joint": "jointspace.encoders.joint:JointEncoder",
 }
 _EXTRA: dict[str, Callable[..., Encoder]] = {}
 
