@@ -13,6 +13,12 @@ _REGISTRY: dict[str, str] = {
     # name -> "module:Class", imported on first use so heavy libraries load only when needed
     "minilm": "jointspace.encoders.minilm:MiniLMEncoder",
     "tfidf": "jointspace.encoders.tfidf:TfidfEncoder",
+    "bow": "jointspace.encoders.bow:BowEncoder",
+    "lsa": "jointspace.encoders.lsa:LsaEncoder",
+    "lda": "jointspace.encoders.lda:LdaEncoder",
+    "word2vec": "jointspace.encoders.word2vec:Word2VecEncoder",
+    "spacy-vectors": "jointspace.encoders.spacy_vectors:SpacyVectorsEncoder",
+    "theme": "jointspace.encoders.theme:ThemeEncoder",
 }
 _EXTRA: dict[str, Callable[..., Encoder]] = {}
 
