@@ -29,8 +29,15 @@ def index(
     encoder: str = typer.Option("minilm", "--encoder", help="encoder name (see `jointspace encoders`)"),
     index_kind: str = typer.Option("flat", "--index", help="flat (exact) or hnsw"),
     batch_size: int = typer.Option(256, "--batch-size"),
+    param: list[str] = typer.Option(None, "--param", "-p", help="encoder parameter KEY=VALUE (JSON value, or text), "
+                                    "e.g. -p dim=100 or -p lexicon=themes.json; repeatable"),
 ) -> None:
-    """Embed records into a collection. Into an existing DIR, records are upserted by id."""
+    """Embed records into a collection. Into an existing DIR, records are upserted by id.
+
+    A trainable encoder (tfidf, lsa, lda, word2vec, ...) is fitted on the records of the first run and
+    saved with the collection; later runs and searches reuse it.
+    """
+    from jointspace.cli.evaluate_commands import parse_params
     from jointspace.collection import Collection
     from jointspace.readers import read_records
 
@@ -45,7 +52,8 @@ def index(
         if (out_dir / "manifest.json").exists():
             col = Collection.open(out_dir)
         else:
-            col = Collection.create(out_dir, encoder=encoder, fields=text, id_field=id_field, index=index_kind)
+            col = Collection.create(out_dir, encoder=encoder, fields=text, id_field=id_field, index=index_kind,
+                                    **parse_params(param))
         total = count_lines(data)
         if total and data.suffix.lower() in (".csv", ".tsv"):
             total -= 1
