@@ -19,8 +19,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from jointspace.encoders.base import Encoder
-from jointspace.encoders.spool import CountSpool, make_analyzer
 from jointspace.encoders.sketch import streaming_svd
+from jointspace.encoders.spool import CountSpool, make_analyzer
 from jointspace.encoders.tfidf import l2_rows, smooth_idf, tfidf_weights
 from jointspace.errors import ItemError, JointspaceError, NotFittedError
 
@@ -84,7 +84,7 @@ class LsaEncoder(VocabularyMixin, Encoder):
         sublinear_tf: bool = True,
         n_iter: int = 4,
         oversample: int = 20,
-        chunk_size: int = 4096,
+        chunk_size: int = 16384,
         seed: int = 0,
         spool_dir: str | None = None,
     ) -> None:

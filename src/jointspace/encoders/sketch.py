@@ -28,57 +28,73 @@ def streaming_svd(chunks: Callable[[], Iterable[sp.spmatrix | np.ndarray]], n_fe
         raise ValueError(f"n_iter must be at least 1, got {n_iter}")
     width = min(k + oversample, n_features)
     rng = np.random.default_rng(seed)
-    q = _orthonormal(rng.standard_normal((n_features, width)))
+    q = _orthonormal(rng.standard_normal((n_features, width), dtype=np.float32))
     y = q
     for it in range(n_iter):
         if it:
             # Normalising by LU (as scikit-learn's randomized_svd does) keeps the range and is cheap; the last
             # step needs an orthonormal basis. (LAPACK QR on a tall matrix is several times slower than either.)
             q = _orthonormal(y) if it == n_iter - 1 else la.lu(y, permute_l=True, check_finite=False)[0]
-        q32 = np.ascontiguousarray(q, dtype=np.float32)
+            q = np.ascontiguousarray(q, dtype=np.float32)
+            del y
         y = np.zeros((n_features, width), dtype=np.float32)
         for block in chunks():
-            y += np.asarray(block.T @ (block @ q32), dtype=np.float32)
+            _accumulate(y, sp.csr_matrix(block), q)
         if progress:
             progress(1)
-    return _nystrom_eig(np.asarray(q, dtype=np.float64), y.astype(np.float64), k)
+    return _nystrom_eig(q, y, k)
+
+
+def _accumulate(y: np.ndarray, block: sp.csr_matrix, q: np.ndarray) -> None:
+    """y += block^T (block q), touching only the columns (terms) the block uses."""
+    if block.nnz == 0:
+        return
+    cols, local = np.unique(block.indices, return_inverse=True)
+    if len(cols) > y.shape[0] // 2:  # a big chunk uses most terms: plain products are cheaper than gathers
+        y += np.asarray(block.T @ (block @ q), dtype=np.float32)
+        return
+    sub = sp.csr_matrix((block.data, local.ravel(), block.indptr), shape=(block.shape[0], len(cols)))
+    y[cols] += np.asarray(sub.T @ (sub @ q[cols]), dtype=np.float32)
 
 
 def _orthonormal(y: np.ndarray) -> np.ndarray:
     """An orthonormal basis of span(y) by Cholesky-QR applied twice (matrix products only); QR if rank-deficient."""
-    y = np.asarray(y, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float32)
     try:
         for _ in range(2):
-            r = la.cholesky(y.T @ y, lower=False)
-            y = y @ la.solve_triangular(r, np.eye(r.shape[0]), lower=False)
+            r = la.cholesky((y.T @ y).astype(np.float64), lower=False)
+            y = y @ la.solve_triangular(r, np.eye(r.shape[0]), lower=False).astype(np.float32)
         return y
     except la.LinAlgError:
-        return np.linalg.qr(y)[0]
+        return np.linalg.qr(y)[0].astype(np.float32)
 
 
 def _nystrom_eig(q: np.ndarray, y: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Top-k eigenpairs of G ~ Y (Q^T Y)^-1 Y^T, with a small shift for numerical stability."""
-    shift = np.sqrt(y.shape[0]) * np.finfo(np.float32).eps * np.linalg.norm(y)
-    y = y + shift * q
-    b = q.T @ y
+    """Top-k eigenpairs of G ~ Y (Q^T Y)^-1 Y^T, with a small shift for numerical stability.
+
+    The tall (terms x l) matrices stay float32 and are updated in place; only l x l matrices are float64.
+    """
+    shift = float(np.sqrt(y.shape[0]) * np.finfo(np.float32).eps * np.linalg.norm(y))
+    y += np.float32(shift) * q
+    b = (q.T @ y).astype(np.float64)
     b = (b + b.T) / 2
     try:
         c = la.cholesky(b, lower=True)
-        f = y @ la.solve_triangular(c, np.eye(c.shape[0]), lower=True).T  # Y C^-T
+        f = y @ la.solve_triangular(c, np.eye(c.shape[0]), lower=True).T.astype(np.float32)  # Y C^-T
+        del y
         # the SVD of the tall F from the eigenpairs of the small F^T F
-        w, v = la.eigh(f.T @ f)
-        order = np.argsort(-w)
+        w, v = la.eigh((f.T @ f).astype(np.float64))
+        order = np.argsort(-w)[:k]
         w, v = np.maximum(w[order], 0.0), v[:, order]
-        keep = w > 0
-        u = np.zeros_like(f)
-        u[:, keep] = (f @ v[:, keep]) / np.sqrt(w[keep])
+        scale = np.where(w > 0, 1.0 / np.sqrt(np.where(w > 0, w, 1.0)), 0.0)
+        u = f @ (v * scale).astype(np.float32)
         eig = np.maximum(w - shift, 0.0)
     except la.LinAlgError:  # rank-deficient sketch (tiny corpus): plain Rayleigh-Ritz on span(Q)
         w, v = la.eigh(b)
-        order = np.argsort(-w)
-        u, eig = q @ v[:, order], np.maximum(w[order] - shift, 0.0)
-    u, eig = u[:, :k], eig[:k]
+        order = np.argsort(-w)[:k]
+        u, eig = q @ v[:, order].astype(np.float32), np.maximum(w[order] - shift, 0.0)
     # deterministic signs: the largest loading of each component is positive (as scikit-learn's svd_flip)
     signs = np.sign(u[np.abs(u).argmax(axis=0), np.arange(u.shape[1])])
     signs[signs == 0] = 1
-    return (u * signs).astype(np.float32), np.sqrt(eig)
+    u *= signs.astype(np.float32)
+    return u, np.sqrt(eig)

@@ -81,6 +81,7 @@ class SpacyVectorsEncoder(SifEncoder):
     """Pretrained 300-d spaCy word vectors; SIF weights and common component fitted on the user's corpus."""
 
     name = "spacy-vectors"
+    pretrained_words = True  # word_vectors() works without fit; only text pooling needs the corpus
 
     def __init__(self, lowercase: bool = False, sif_a: float = 1e-3, spool_dir: str | None = None) -> None:
         super().__init__()

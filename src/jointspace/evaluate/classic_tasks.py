@@ -128,7 +128,8 @@ def word_similarity(encoder: str | Encoder = "word2vec", dataset: str = "wordsim
 
     enc = resolve_encoder(encoder, params)
     pairs = word_pairs(dataset)
-    if enc.trainable and not enc.is_fitted:
+    fitted_here = enc.trainable and not enc.is_fitted and not getattr(enc, "pretrained_words", False)
+    if fitted_here:
         enc.fit(synset_text(s) for s in wordnet_synsets())
     vocab = sorted({w for a, b, _ in pairs for w in (a, b)})
     if hasattr(enc, "term_vectors"):
@@ -148,4 +149,4 @@ def word_similarity(encoder: str | Encoder = "word2vec", dataset: str = "wordsim
         raise JointspaceError(f"{enc.name}: only {len(sims)} of the {len(pairs)} {dataset} pairs have vectors")
     rho = spearmanr(gold, sims).statistic
     return {"spearman": float(rho), "pairs": len(pairs), "covered": len(sims) / len(pairs),
-            "fit_on": "wordnet" if enc.trainable else "pretrained"}
+            "fit_on": "wordnet" if fitted_here else "pretrained"}
