@@ -117,8 +117,9 @@ def test_non_utf8_and_very_long_documents(tmp_path) -> None:
 
 # -- lda ---------------------------------------------------------------------------------------------------
 def test_lda_topics_proportions_and_perplexity(corpus: list[str], tmp_path) -> None:
-    fish = [s for s in wordnet_synsets("n") if " fish" in s.definition][:300]
-    music = [s for s in wordnet_synsets("n") if " music" in s.definition][:300]
+    nouns = wordnet_synsets("n")
+    fish = [s for s in nouns if " fish" in s.definition][:300]
+    music = [s for s in nouns if " music" in s.definition][:300]
     texts = [synset_text(s) for s in fish + music]
     rng = np.random.default_rng(0)
     rng.shuffle(texts)

@@ -31,40 +31,67 @@ class EStep:
     log_phinorm_dot: float  # sum over entries of count * log(sum_k exp(E log theta_dk + E log beta_kw))
 
 
+def _infer_block(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, exp_beta_t32: np.ndarray,
+                 alpha: np.ndarray, g: np.ndarray, max_iter: int, tol: float) -> np.ndarray:
+    """Iterate the gamma of a block of non-empty documents to convergence (rows of g, returned updated)."""
+    out = g.copy()
+    docs = np.arange(len(g))  # working set, as rows of the block
+    w_len = np.diff(indptr)
+    w_cnt = data.astype(np.float32)
+    w_beta = exp_beta_t32[indices]  # (entries, topics)
+    w_ptr = indptr[:-1] - indptr[0]
+    w_rows = np.repeat(docs, w_len)
+    for _ in range(max_iter):
+        exp_theta = np.exp(dirichlet_expectation(g)).astype(np.float32)
+        phinorm = np.einsum("ij,ij->i", exp_theta[w_rows], w_beta) + TINY
+        g_new = alpha + exp_theta * np.add.reduceat((w_cnt / phinorm)[:, None] * w_beta, w_ptr, axis=0)
+        done = np.abs(g_new - g).mean(axis=1) < tol
+        g = g_new
+        if done.all():
+            break
+        if done.sum() * 4 >= len(done):  # drop converged documents once a quarter of the set has converged
+            out[docs[done]] = g[done]
+            keep = ~done
+            entry_keep = keep[w_rows]
+            docs, g, w_len = docs[keep], g[keep], w_len[keep]
+            w_cnt, w_beta = w_cnt[entry_keep], w_beta[entry_keep]
+            w_ptr = np.concatenate([[0], np.cumsum(w_len)[:-1]])
+            w_rows = np.repeat(np.arange(len(docs)), w_len)
+    out[docs] = g
+    return out
+
+
 def e_step(counts: sp.csr_matrix, exp_elog_beta_t: np.ndarray, alpha: np.ndarray, max_iter: int = 100,
-           tol: float = 1e-3, rng: np.random.Generator | None = None, want_sstats: bool = True) -> EStep:
-    """Fit each document's gamma with beta fixed. ``exp_elog_beta_t`` is (terms, topics), C-contiguous."""
+           tol: float = 1e-3, rng: np.random.Generator | None = None, want_sstats: bool = True,
+           block_entries: int = 1 << 18) -> EStep:
+    """Fit each document's gamma with beta fixed. ``exp_elog_beta_t`` is (terms, topics), C-contiguous.
+
+    Documents go in blocks of about ``block_entries`` (entry x topic) values, small enough to stay in the CPU
+    cache while they iterate; the per-entry work runs in float32, gamma in float64.
+    """
     rng = rng or np.random.default_rng(0)
     counts = sp.csr_matrix(counts)
     n_docs, n_topics = counts.shape[0], exp_elog_beta_t.shape[1]
     gamma = rng.gamma(100.0, 0.01, (n_docs, n_topics))
     lengths = np.diff(counts.indptr)
     gamma[lengths == 0] = alpha
-    docs = np.flatnonzero(lengths > 0)  # the working set (global row numbers)
-    w_len = lengths[docs]
-    # the per-entry work runs in float32 (half the memory traffic); gamma itself stays float64
-    w_cnt = counts.data.astype(np.float32)
-    w_beta = np.asarray(exp_elog_beta_t, dtype=np.float32)[counts.indices]  # (entries, topics)
-    w_ptr = np.concatenate([[0], np.cumsum(w_len)])
-    w_rows = np.repeat(np.arange(len(docs)), w_len)
-    g = gamma[docs]
-    for _ in range(max_iter):
-        if not len(docs):
-            break
-        exp_theta = np.exp(dirichlet_expectation(g)).astype(np.float32)
-        phinorm = np.einsum("ij,ij->i", exp_theta[w_rows], w_beta) + TINY
-        g_new = alpha + exp_theta * np.add.reduceat((w_cnt / phinorm)[:, None] * w_beta, w_ptr[:-1], axis=0)
-        done = np.abs(g_new - g).mean(axis=1) < tol
-        g = g_new
-        if done.any():
-            gamma[docs[done]] = g[done]
-            keep = ~done
-            entry_keep = keep[w_rows]
-            docs, g, w_len = docs[keep], g[keep], w_len[keep]
-            w_cnt, w_beta = w_cnt[entry_keep], w_beta[entry_keep]
-            w_ptr = np.concatenate([[0], np.cumsum(w_len)])
-            w_rows = np.repeat(np.arange(len(docs)), w_len)
-    gamma[docs] = g
+    beta32 = np.asarray(exp_elog_beta_t, dtype=np.float32)
+    docs = np.flatnonzero(lengths > 0)
+    per_block = max(1, block_entries // n_topics)
+    start = 0
+    while start < len(docs):
+        # consecutive non-empty documents holding about per_block entries
+        first = counts.indptr[docs[start]]
+        stop = int(np.searchsorted(counts.indptr[docs + 1], first + per_block, side="right"))
+        stop = max(stop, start + 1)
+        block = docs[start:stop]
+        rows = slice(block[0], block[-1] + 1)
+        sub = counts[rows]
+        keep = np.diff(sub.indptr) > 0
+        sub = sub[keep]
+        targets = np.arange(rows.start, rows.stop)[keep]
+        gamma[targets] = _infer_block(sub.indptr, sub.indices, sub.data, beta32, alpha, gamma[targets], max_iter, tol)
+        start = stop
     # final statistics with the converged gamma
     exp_theta = np.exp(dirichlet_expectation(gamma))
     rows = np.repeat(np.arange(n_docs), lengths)
