@@ -132,7 +132,7 @@ def _robust(enc: Any, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
     return encode_robust(enc, texts)
 
 
-def lda_worker(method: str, topics: int, passes: int, chunk: int) -> dict[str, Any]:
+def lda_worker(method: str, topics: int, passes: int, chunk: int, seed: int = 0) -> dict[str, Any]:
     from jointspace.encoders.lda_vb import perplexity
 
     train, test = lda_data()
@@ -142,7 +142,7 @@ def lda_worker(method: str, topics: int, passes: int, chunk: int) -> dict[str, A
     if method == "jointspace":
         from jointspace.encoders import encoder
 
-        enc = encoder("lda", n_topics=topics, passes=passes, chunk_size=chunk, min_df=2, seed=0).fit(train)
+        enc = encoder("lda", n_topics=topics, passes=passes, chunk_size=chunk, min_df=2, seed=seed).fit(train)
         fit_s, fit_cpu, peak = time.perf_counter() - start, cpu_s() - cpu0, rss_mb()
         lam, held = enc.lambda_, enc.counts(test)
     elif method == "sklearn":
@@ -153,7 +153,7 @@ def lda_worker(method: str, topics: int, passes: int, chunk: int) -> dict[str, A
         x = cv.fit_transform(train)
         lda = LatentDirichletAllocation(topics, learning_method="online", max_iter=passes, batch_size=chunk,
                                         total_samples=x.shape[0], learning_decay=0.7, learning_offset=10.0,
-                                        random_state=0).fit(x)
+                                        random_state=seed).fit(x)
         fit_s, fit_cpu, peak = time.perf_counter() - start, cpu_s() - cpu0, rss_mb()
         lam, held = lda.components_, cv.transform(test)
     else:
@@ -167,7 +167,7 @@ def lda_worker(method: str, topics: int, passes: int, chunk: int) -> dict[str, A
         bows = [dictionary.doc2bow(an(t)) for t in train]
         lda = LdaMulticore(bows, num_topics=topics, id2word=dictionary, passes=passes, chunksize=chunk,
                            workers=1, alpha="symmetric", eta=alpha, decay=0.7, offset=10.0, iterations=100,
-                           gamma_threshold=1e-3, eval_every=None, random_state=0)
+                           gamma_threshold=1e-3, eval_every=None, random_state=seed)
         fit_s, fit_cpu, peak = time.perf_counter() - start, cpu_s() - cpu0, rss_mb()
         lam = lda.state.get_lambda()
         rows = [dictionary.doc2bow(an(t)) for t in test]
@@ -175,8 +175,8 @@ def lda_worker(method: str, topics: int, passes: int, chunk: int) -> dict[str, A
                               np.array([i for r in rows for i, _ in r], dtype=np.int64),
                               np.concatenate([[0], np.cumsum([len(r) for r in rows])])),
                              shape=(len(rows), len(dictionary)))
-    return {"method": method, "topics": topics, "passes": passes, "fit_s": fit_s, "cpu_s": fit_cpu, "peak_rss_mb": peak,
-            "base_rss_mb": base, "perplexity": perplexity(held, lam, alpha)}
+    return {"method": method, "topics": topics, "passes": passes, "seed": seed, "fit_s": fit_s, "cpu_s": fit_cpu,
+            "peak_rss_mb": peak, "base_rss_mb": base, "perplexity": perplexity(held, lam, alpha)}
 
 
 def stream_worker(model: str, copies: int, path: str) -> dict[str, Any]:
@@ -221,7 +221,7 @@ def main() -> None:
         if kind == "lsa":
             out = lsa_worker(rest[0], int(rest[1]))
         elif kind == "lda":
-            out = lda_worker(rest[0], int(rest[1]), int(rest[2]), int(rest[3]))
+            out = lda_worker(rest[0], int(rest[1]), int(rest[2]), int(rest[3]), int(rest[4]))
         else:
             out = stream_worker(rest[0], int(rest[1]), rest[2])
         print(json.dumps(out))
@@ -234,8 +234,9 @@ def main() -> None:
     parser.add_argument("--chunk", type=int, default=2000)
     parser.add_argument("--methods", nargs="+", default=["jointspace", "gensim", "sklearn"])
     parser.add_argument("--copies", type=int, nargs="+", default=[1, 10])
-    parser.add_argument("--base-docs", type=int, default=20000, help="stream: documents in the 1x corpus")
+    parser.add_argument("--base-docs", type=int, default=10000, help="stream: documents in the 1x corpus")
     parser.add_argument("--blas-threads", type=int, default=1)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="lda: one fit per seed and method")
     args = parser.parse_args()
     rows = []
     if args.what == "lsa":
@@ -251,13 +252,25 @@ def main() -> None:
         print(table(rows, ["k", "method", "fit_s", "cpu_s", "cpu_vs_ours", "peak_rss_mb", "base_rss_mb", "mrr",
                            "recall@1", "recall@10"]))
     elif args.what == "lda":
+        for seed in args.seeds:
+            for m in args.methods:
+                rows.append(run_worker(["lda", m, str(args.topics), str(args.passes), str(args.chunk), str(seed)],
+                                       args.blas_threads))
+                print(json.dumps(rows[-1]), flush=True)
+        summary = []
         for m in args.methods:
-            rows.append(run_worker(["lda", m, str(args.topics), str(args.passes), str(args.chunk)], args.blas_threads))
-            print(json.dumps(rows[-1]), flush=True)
-        mine = next(r for r in rows if r["method"] == "jointspace")
-        for r in rows:
-            r["cpu_vs_ours"] = r["cpu_s"] / mine["cpu_s"]
-        print(table(rows, ["method", "topics", "passes", "fit_s", "cpu_s", "cpu_vs_ours", "peak_rss_mb", "perplexity"]))
+            mine = [r for r in rows if r["method"] == m]
+            summary.append({"method": m, "topics": args.topics, "passes": args.passes, "seeds": len(mine),
+                            "fit_s": float(np.mean([r["fit_s"] for r in mine])),
+                            "cpu_s": float(np.mean([r["cpu_s"] for r in mine])),
+                            "peak_rss_mb": float(np.max([r["peak_rss_mb"] for r in mine])),
+                            "perplexity": float(np.mean([r["perplexity"] for r in mine])),
+                            "perplexity_sd": float(np.std([r["perplexity"] for r in mine]))})
+        ours = next(r for r in summary if r["method"] == "jointspace")
+        for r in summary:
+            r["cpu_vs_ours"] = r["cpu_s"] / ours["cpu_s"]
+        print(table(summary, ["method", "topics", "passes", "seeds", "fit_s", "cpu_s", "cpu_vs_ours", "peak_rss_mb",
+                              "perplexity", "perplexity_sd"]))
     else:
         from jointspace.evaluate.classic_data import wordnet_corpus
 
