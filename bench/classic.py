@@ -138,6 +138,7 @@ def lda_worker(method: str, topics: int, passes: int, chunk: int, seed: int = 0)
     train, test = lda_data()
     base = rss_mb()
     alpha = 1.0 / topics
+    extra: dict[str, float] = {}
     start, cpu0 = time.perf_counter(), cpu_s()
     if method == "jointspace":
         from jointspace.encoders import encoder
@@ -171,12 +172,13 @@ def lda_worker(method: str, topics: int, passes: int, chunk: int, seed: int = 0)
         fit_s, fit_cpu, peak = time.perf_counter() - start, cpu_s() - cpu0, rss_mb()
         lam = lda.state.get_lambda()
         rows = [dictionary.doc2bow(an(t)) for t in test]
+        extra["gensim_own_perplexity"] = float(2 ** (-lda.log_perplexity(rows)))  # gensim's own estimate
         held = sp.csr_matrix((np.array([c for r in rows for _, c in r], dtype=np.float64),
                               np.array([i for r in rows for i, _ in r], dtype=np.int64),
                               np.concatenate([[0], np.cumsum([len(r) for r in rows])])),
                              shape=(len(rows), len(dictionary)))
     return {"method": method, "topics": topics, "passes": passes, "seed": seed, "fit_s": fit_s, "cpu_s": fit_cpu,
-            "peak_rss_mb": peak, "base_rss_mb": base, "perplexity": perplexity(held, lam, alpha)}
+            "peak_rss_mb": peak, "base_rss_mb": base, "perplexity": perplexity(held, lam, alpha), **extra}
 
 
 def stream_worker(model: str, copies: int, path: str) -> dict[str, Any]:

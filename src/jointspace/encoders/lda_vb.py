@@ -41,22 +41,25 @@ def _infer_block(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, exp_
     w_beta = exp_beta_t32[indices]  # (entries, topics)
     w_ptr = indptr[:-1] - indptr[0]
     w_rows = np.repeat(docs, w_len)
+    frozen = np.zeros(len(docs), dtype=bool)  # converged: kept as they were when they converged, as a per-doc loop
     for _ in range(max_iter):
         exp_theta = np.exp(dirichlet_expectation(g)).astype(np.float32)
         phinorm = np.einsum("ij,ij->i", exp_theta[w_rows], w_beta) + TINY
         g_new = alpha + exp_theta * np.add.reduceat((w_cnt / phinorm)[:, None] * w_beta, w_ptr, axis=0)
-        done = np.abs(g_new - g).mean(axis=1) < tol
+        newly = (np.abs(g_new - g).mean(axis=1) < tol) & ~frozen
         g = g_new
-        if done.all():
-            break
-        if done.sum() * 4 >= len(done):  # drop converged documents once a quarter of the set has converged
-            out[docs[done]] = g[done]
-            keep = ~done
+        out[docs[newly]] = g[newly]
+        frozen |= newly
+        if frozen.all():
+            return out
+        if frozen.sum() * 4 >= len(frozen):  # drop converged documents once a quarter of the set has converged
+            keep = ~frozen
             entry_keep = keep[w_rows]
-            docs, g, w_len = docs[keep], g[keep], w_len[keep]
+            docs, g, w_len, frozen = docs[keep], g[keep], w_len[keep], frozen[keep]
             w_cnt, w_beta = w_cnt[entry_keep], w_beta[entry_keep]
             w_ptr = np.concatenate([[0], np.cumsum(w_len)[:-1]])
             w_rows = np.repeat(np.arange(len(docs)), w_len)
+    docs, g = docs[~frozen], g[~frozen]
     out[docs] = g
     return out
 
