@@ -25,6 +25,11 @@ def smooth_idf(df: np.ndarray, n_docs: int) -> np.ndarray:
     return (np.log((1 + n_docs) / (1 + np.asarray(df, dtype=np.float64))) + 1).astype(np.float32)
 
 
+def plain_idf(df: np.ndarray, n_docs: int) -> np.ndarray:
+    """Unsmoothed idf, log(n / df) (gensim's): a term in every document weighs 0, rare terms relatively more."""
+    return np.log(n_docs / np.maximum(np.asarray(df, dtype=np.float64), 1)).astype(np.float32)
+
+
 def l2_rows(matrix: sp.csr_matrix) -> sp.csr_matrix:
     """Sparse rows scaled to unit length (empty rows stay empty)."""
     matrix = sp.csr_matrix(matrix, dtype=np.float32)
