@@ -149,4 +149,5 @@ def word_similarity(encoder: str | Encoder = "word2vec", dataset: str = "wordsim
         raise JointspaceError(f"{enc.name}: only {len(sims)} of the {len(pairs)} {dataset} pairs have vectors")
     rho = spearmanr(gold, sims).statistic
     return {"spearman": float(rho), "pairs": len(pairs), "covered": len(sims) / len(pairs),
-            "fit_on": "wordnet" if fitted_here else "pretrained"}
+            "fit_on": "wordnet" if fitted_here else ("pretrained" if not enc.trainable
+                                                     or getattr(enc, "pretrained_words", False) else "as given")}
