@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import jointspace.cli.recommend_commands  # noqa: F401  (registers recommend, interactions, vectors)
+import jointspace.cli.scale_commands  # noqa: F401  (migrate)
+import jointspace.cli.serve_commands  # noqa: F401  (registers `serve`)
 from jointspace.cli import collection_commands, evaluate_commands  # noqa: F401  (registers commands)
 from jointspace.cli.app import app
 
