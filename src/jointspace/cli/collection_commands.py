@@ -44,12 +44,18 @@ def index(
     image: list[str] = typer.Option(None, "--image", help="field(s) holding image file paths"),
     audio: list[str] = typer.Option(None, "--audio", help="field(s) holding audio file paths"),
     video: list[str] = typer.Option(None, "--video", help="field(s) holding video file paths"),
+    param: list[str] = typer.Option(None, "--param", "-p", help="encoder parameter KEY=VALUE (JSON value, or text), "
+                                    "e.g. -p dim=100 or -p lexicon=themes.json; repeatable"),
 ) -> None:
     """Embed records into a collection. Into an existing one, records are upserted by id.
 
-    A FOLDER is walked and every file indexed into one space (modality detected by content); with
-    --image/--audio/--video the records' files are embedded with their text (encoder "joint")."""
+    A trainable encoder (tfidf, lsa, lda, word2vec, ...) is fitted on the records of the first run and
+    saved with the collection; later runs and searches reuse it. A FOLDER is walked and every file indexed
+    into one space (modality detected by content); with --image/--audio/--video the records' files are
+    embedded with their text (encoder "joint").
+    """
     from jointspace.cli import media_commands as media_cli
+    from jointspace.cli.evaluate_commands import parse_params
     from jointspace.readers import read_records
     from jointspace.stores import open_or_create
     from jointspace.stores.postgres import redact
@@ -88,10 +94,10 @@ def index(
         if media:
             col = open_or_create(target, encoder="joint" if encoder == "minilm" else encoder,
                                  fields=[*text, *media], id_field=id_field, index=index_kind, shards=shards,
-                                 media=media)
+                                 media=media, **parse_params(param))
         else:
             col = open_or_create(target, encoder=encoder, fields=text, id_field=id_field, index=index_kind,
-                                 shards=shards)
+                                 shards=shards, **parse_params(param))
         total = count_lines(data)
         if total and data.suffix.lower() in (".csv", ".tsv"):
             total -= 1

