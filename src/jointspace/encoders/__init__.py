@@ -13,6 +13,7 @@ _REGISTRY: dict[str, str] = {
     # name -> "module:Class", imported on first use so heavy libraries load only when needed
     "minilm": "jointspace.encoders.minilm:MiniLMEncoder",
     "tfidf": "jointspace.encoders.tfidf:TfidfEncoder",
+    "space": "jointspace.tasks.spaces:SpaceEncoder",  # a base encoder, projected or fused (tasks/nearest)
 }
 _EXTRA: dict[str, Callable[..., Encoder]] = {}
 
