@@ -3,7 +3,7 @@
     PYTHONPATH=src HF_HUB_OFFLINE=1 python bench/nearest_eval.py --out bench/results/nearest.json
 
 Data (real, labelled): SMS spam (ham/spam, 4,837) and Rotten Tomatoes snippets as an intent-like set
-(fresh = praise, rotten = criticism, plot = description; 1,000 each). 5-fold stratified; in each fold
+(fresh = praise, rotten = criticism, plot = description; 600 each). 5-fold stratified; in each fold
 the space is fitted on the training part only. Spaces: ``plain`` (the encoder), ``nca`` (projection
 learned from the training labels), ``fusion`` (encoder + sparse TF-IDF, equal weight).
 Open set: the ``unknown`` threshold is calibrated on the training part (95% of held-out in-scope
@@ -82,12 +82,13 @@ def main() -> None:
     parser.add_argument("--encoders", nargs="*", default=["minilm"])
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("-k", type=int, default=10)
+    parser.add_argument("--per-class", type=int, default=600, help="Rotten Tomatoes rows per category")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("bench/results/nearest.json"))
     parser.add_argument("--vector-cache", type=Path, default=None)
     args = parser.parse_args()
 
-    sms, rt = sms_spam(with_meta=False), rotten_tomatoes(1000, seed=args.seed)
+    sms, rt = sms_spam(with_meta=False), rotten_tomatoes(args.per_class, seed=args.seed)
     glosses = [s.definition for s in wordnet_sample(1000, seed=args.seed)]
     rng = np.random.default_rng(args.seed)
     sets = {"sms": (list(sms["text"]), list(sms["label"]), "spam"), "rt": (list(rt["text"]), list(rt["label"]), None)}
