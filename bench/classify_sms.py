@@ -12,13 +12,13 @@ validation (out-of-fold predictions of the other folds, best F1). Pretrained enc
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+from common import encoded
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.metrics import average_precision_score, f1_score, matthews_corrcoef, roc_auc_score
 from sklearn.model_selection import StratifiedKFold
@@ -27,7 +27,7 @@ from sklearn.svm import LinearSVC
 from jointspace.encoders import available, encoder_class
 from jointspace.evaluate.sms_data import META_FIELDS, sms_spam
 from jointspace.tasks.classify import ClassifierConfig, cross_validate
-from jointspace.tasks.features import EncoderFeatures, preload, vector_cache
+from jointspace.tasks.features import preload, vector_cache
 
 
 def baseline(texts: list[str], y: np.ndarray, folds: int, seed: int) -> dict[str, float]:
@@ -45,21 +45,6 @@ def baseline(texts: list[str], y: np.ndarray, folds: int, seed: int) -> dict[str
     out = {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
     out.update(mcc_tuned=out["mcc"], f1_tuned=out["f1"], seconds=time.perf_counter() - start)
     return {**out, "scores": scores.tolist()}
-
-
-def encoded(name: str, texts: list[str], cache: Path | None) -> np.ndarray:
-    """The texts' vectors from a pretrained encoder, read from / written to ``cache`` when given."""
-    digest = hashlib.sha1("\n".join(texts).encode()).hexdigest()[:12]
-    file = cache / f"{name}-{digest}.npy" if cache else None
-    if file and file.exists():
-        return np.load(file)
-    start = time.perf_counter()
-    vectors = EncoderFeatures(name).fit([]).transform(texts)
-    print(f"  encoded {len(texts)} texts with {name} in {time.perf_counter() - start:.0f}s", file=sys.stderr)
-    if file:
-        file.parent.mkdir(parents=True, exist_ok=True)
-        np.save(file, vectors)
-    return vectors
 
 
 def main() -> None:
