@@ -90,10 +90,16 @@ def main() -> None:
                           f"tuned MCC {row['mcc_tuned']:.4f} F1 {row['f1_tuned']:.4f} "
                           f"({cv.seconds:.0f}s)", file=sys.stderr)
                     args.out.parent.mkdir(parents=True, exist_ok=True)
-                    args.out.write_text(json.dumps(results))
+                    args.out.write_text(json.dumps(_without_scores(results), indent=1))
     print(markdown(results))
     if args.img:
         plot(results, y, args.img)
+
+
+def _without_scores(results: dict) -> dict:
+    """The figures only (per-message scores are kept in memory for the plots, not written)."""
+    return {**results, "baseline": {k: v for k, v in results["baseline"].items() if k != "scores"},
+            "rows": [{k: v for k, v in r.items() if k != "proba"} for r in results["rows"]]}
 
 
 def markdown(results: dict) -> str:
