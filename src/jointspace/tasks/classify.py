@@ -252,7 +252,7 @@ def train(data: Any, config: ClassifierConfig, out_dir: str | Path, progress: Pr
             "classes": cv.classes, "positive": report["positive"],
             "threshold": cv.threshold["threshold"] if cv.threshold else None, "threshold_info": cv.threshold,
             "cv": report["mean"], "rows": len(frame), "skipped": [str(s) for s in skipped],
-            "figures": sorted(p.name for p in paths.values()),
+            "figures": sorted([p.name for p in paths.values()] + ["confusion.png"]),
         }
         write_json(tmp / MANIFEST, manifest)
     return manifest
