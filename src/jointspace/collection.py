@@ -18,7 +18,8 @@ import json
 import shutil
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,11 +27,13 @@ from typing import Any
 import numpy as np
 
 from jointspace import __version__
-from jointspace.encoders import Encoder, load_encoder
+from jointspace.encoders import Encoder, l2_normalise, load_encoder
 from jointspace.encoders import encoder as make_encoder
 from jointspace.errors import FormatError, ItemError, JointspaceError
 from jointspace.filters import where_to_sql
 from jointspace.index import VectorIndex
+from jointspace.interactions import count as interaction_count
+from jointspace.named_vectors import delete_items
 from jointspace.readers.records import Skipped
 
 FORMAT_VERSION = 1
@@ -114,10 +117,22 @@ class Collection:
     # -- create / open ------------------------------------------------------------------------------
     @classmethod
     def create(cls, path: str | Path, encoder: str | Encoder = "minilm", fields: Iterable[str] = ("text",),
-               id_field: str = "id", index: str | dict[str, Any] = "flat", overwrite: bool = False,
+               id_field: str = "id", index: str | dict[str, Any] | None = None, overwrite: bool = False,
                **encoder_params: Any) -> Collection:
-        """A new, empty collection at ``path`` embedding ``fields`` with ``encoder``."""
+        """A new, empty collection at ``path`` embedding ``fields`` with ``encoder``.
+
+        ``index`` is "flat" (exact; the default in a directory) or "hnsw" (the default in PostgreSQL, where
+        ``path`` may be a ``postgresql://`` URL; "flat" there means an exact scan).
+        """
+        from jointspace.stores import is_database_url
+
+        if is_database_url(path):
+            from jointspace.stores.postgres import PostgresCollection
+
+            return PostgresCollection.create(str(path), encoder=encoder, fields=fields, id_field=id_field,
+                                             index=index or "hnsw", overwrite=overwrite, **encoder_params)
         path = Path(path)
+        index = index or "flat"
         if (path / MANIFEST).exists():
             if not overwrite:
                 raise JointspaceError(f"{path}: a collection exists already (open it, or overwrite=True)")
@@ -150,7 +165,18 @@ class Collection:
 
     @classmethod
     def open(cls, path: str | Path) -> Collection:
+        """An existing collection: a directory, a sharded directory, or a ``postgresql://`` URL."""
+        from jointspace.stores import is_database_url
+
+        if is_database_url(path):
+            from jointspace.stores.postgres import PostgresCollection
+
+            return PostgresCollection.open(str(path))
         path = Path(path)
+        if (path / "shards.json").exists():
+            from jointspace.sharded import ShardedCollection
+
+            return ShardedCollection.open(path)
         if not (path / MANIFEST).exists():
             raise JointspaceError(f"{path}: not a jointspace collection (no {MANIFEST})")
         try:
@@ -203,6 +229,114 @@ class Collection:
             out.append(np.frombuffer(row[0], dtype=np.float32))
         return np.stack(out) if out else np.zeros((0, self.encoder.dim), np.float32)
 
+    @property
+    def vector_name(self) -> str:
+        """The name of the main vector among the named vector fields (the encoder's modality, e.g. "text")."""
+        return str(self.manifest.get("vector_name") or self.manifest["encoder"]["modality"])
+
+    def ids_where(self, where: dict[str, Any] | str | None) -> list[str]:
+        """The ids of the items matching a ``where`` filter."""
+        sql, params = where_to_sql(where)
+        return [r[0] for r in self._db.execute(f"SELECT id FROM items WHERE {sql} ORDER BY rowid", params)]
+
+    # -- named vector fields, interactions, recommendation (see named_vectors.py, tasks/recommend.py) --
+    def vector_fields(self) -> dict[str, dict[str, Any]]:
+        """Every named vector: the main one and the extra fields, name -> {dim, encoder, ...}."""
+        from jointspace import named_vectors
+
+        main = {self.vector_name: {"dim": self.encoder.dim, "encoder": self.encoder.name, "main": True,
+                                   "source": self.fields}}
+        return main | {name: f.to_dict() for name, f in named_vectors.fields(self._db).items()}
+
+    def field_vectors(self, name: str) -> dict[str, np.ndarray]:
+        """id -> vector of one named field (the main one included)."""
+        from jointspace import named_vectors
+
+        if name == self.vector_name:
+            return {r[0]: np.frombuffer(r[1], dtype=np.float32)
+                    for r in self._db.execute("SELECT id, vector FROM items ORDER BY rowid")}
+        if name not in named_vectors.fields(self._db):
+            raise JointspaceError(f"no vector field {name!r} in {self.path}; it has: "
+                                  f"{', '.join(self.vector_fields())}")
+        return named_vectors.read(self._db, name)
+
+    def field_encoder(self, name: str) -> Encoder | None:
+        """The encoder that made a field's vectors (None when they were given as vectors)."""
+        from jointspace import named_vectors
+
+        if name == self.vector_name:
+            return self.encoder
+        info = named_vectors.fields(self._db).get(name)
+        if info is None:
+            raise JointspaceError(f"no vector field {name!r} in {self.path}")
+        return named_vectors.load_field_encoder(self.path, info)
+
+    def add_vectors(self, name: str, vectors: dict[str, Any] | Iterable[tuple[str, Any]],
+                    encoder: Encoder | None = None, replace: bool = False) -> WriteReport:
+        """Store precomputed vectors (e.g. image vectors) as field ``name``; bad ones are reported."""
+        from jointspace.named_vectors import write_field
+
+        pairs = vectors.items() if isinstance(vectors, dict) else vectors
+        return write_field(self, name, pairs, encoder=encoder, replace=replace)
+
+    def encode_field(self, name: str, encoder: str | Encoder, source: Sequence[str] | str,
+                     progress: Progress | None = None, **encoder_params: Any) -> WriteReport:
+        """Field ``name`` = ``encoder`` over the items' stored ``source`` fields (e.g. a theme encoder)."""
+        from jointspace.named_vectors import encode_field
+
+        enc = make_encoder(encoder, **encoder_params) if isinstance(encoder, str) else encoder
+        return encode_field(self, name, enc, source, progress=progress)
+
+    def drop_vectors(self, name: str) -> None:
+        from jointspace.named_vectors import drop_field
+
+        drop_field(self, name)
+
+    def add_interactions(self, interactions: Iterable[Any], field: str = "behaviour", merge: bool = True,
+                         **params: Any) -> WriteReport:
+        """Index user-item interactions: (re)fit the behaviour model and store its item vectors as ``field``.
+
+        ``interactions``: Interaction objects, (user, item[, weight[, timestamp]]) tuples, or dicts with
+        those keys; malformed and duplicate rows are skipped and reported.
+        """
+        from jointspace.interactions import as_records, clean_interactions, index_interactions
+
+        clean, skipped = clean_interactions(as_records(interactions), "user", "item", "weight", "timestamp")
+        report = index_interactions(self, clean, field=field, merge=merge, **params)
+        report.skipped = skipped + report.skipped
+        return report
+
+    def recommend(self, liked: Any = None, k: int = 10, weights: dict[str, float] | None = None,
+                  exclude_liked: bool = True, where: dict[str, Any] | str | None = None, diversify: float = 0.0,
+                  user: str | None = None, half_life_days: float | None = 180.0) -> Any:
+        """Items for someone who liked ``liked`` (ids, or (id, timestamp) pairs), or for a known ``user``.
+
+        See ``jointspace.tasks.recommend.Recommender.recommend``.
+        """
+        from jointspace.tasks.recommend import Recommender
+
+        generation = self._current_generation()
+        cached = getattr(self, "_recommender", None)
+        if cached is None or cached.generation != generation:
+            cached = self._recommender = Recommender(self)
+        return cached.recommend(liked=liked, k=k, weights=weights, exclude_liked=exclude_liked, where=where,
+                                diversify=diversify, user=user, half_life_days=half_life_days)
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction that bumps the generation; the main index stays valid (not rebuilt)."""
+        index_current = self._index is not None and self._generation == self._current_generation()
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+            self._bump_generation()
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        if index_current:
+            self._generation = self._current_generation()
+
     def _current_generation(self) -> int:
         return int(self._db.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()[0])
 
@@ -228,7 +362,7 @@ class Collection:
             if vector.shape[1] != self.encoder.dim:
                 raise JointspaceError(f"query vector of dim {vector.shape[1]}; this collection holds "
                                       f"dim {self.encoder.dim}")
-            return vector
+            return l2_normalise(vector)
         return self.encoder.encode([query])
 
     def embed_queries(self, queries: list[str | np.ndarray]) -> np.ndarray:
@@ -265,6 +399,13 @@ class Collection:
         scores, positions = index.search(vectors, k, allowed)
         return [self._hits(s, p) for s, p in zip(scores, positions, strict=True)]
 
+    def similar(self, item_id: str, k: int = 10, where: dict[str, Any] | str | None = None) -> list[Hit]:
+        """The ``k`` items closest to the stored item ``item_id`` ("more like this"), itself left out."""
+        if k < 1:
+            raise JointspaceError(f"k must be at least 1, got {k}")
+        hits = self.search(self.vectors([item_id]), k=k + 1, where=where)
+        return [h for h in hits if h.id != str(item_id)][:k]
+
     def _hits(self, scores: np.ndarray, positions: np.ndarray) -> list[Hit]:
         rowids = [self._rowids[p] for p in positions if p >= 0]
         if not rowids:
@@ -291,15 +432,19 @@ class Collection:
         item_id = record.get(self.id_field)
         return f"id {item_id!r}" if item_id is not None else "record without id"
 
-    def add(self, records: Iterable[dict[str, Any]], batch_size: int = 256,
-            progress: Progress | None = None) -> WriteReport:
-        """Add new records (an id already present is skipped and reported; use ``upsert`` to replace)."""
-        return self._write(records, replace=False, batch_size=batch_size, progress=progress)
+    def add(self, records: Iterable[dict[str, Any]], batch_size: int = 256, progress: Progress | None = None,
+            vectors: np.ndarray | Iterable[np.ndarray] | None = None) -> WriteReport:
+        """Add new records (an id already present is skipped and reported; use ``upsert`` to replace).
 
-    def upsert(self, records: Iterable[dict[str, Any]], batch_size: int = 256,
-               progress: Progress | None = None) -> WriteReport:
+        ``vectors``, when given, are the records' own precomputed vectors (one per record, in order):
+        they are stored as they are (normalised), and the indexed fields need not be present.
+        """
+        return self._write(records, replace=False, batch_size=batch_size, progress=progress, vectors=vectors)
+
+    def upsert(self, records: Iterable[dict[str, Any]], batch_size: int = 256, progress: Progress | None = None,
+               vectors: np.ndarray | Iterable[np.ndarray] | None = None) -> WriteReport:
         """Add records, replacing any item with the same id."""
-        return self._write(records, replace=True, batch_size=batch_size, progress=progress)
+        return self._write(records, replace=True, batch_size=batch_size, progress=progress, vectors=vectors)
 
     def _fit_if_needed(self, records: list[dict[str, Any]]) -> None:
         if self.encoder.is_fitted:
@@ -331,55 +476,79 @@ class Collection:
                 report.skipped.append(Skipped(labels[bad], exc.reason))
         return np.zeros((0, self.encoder.dim), np.float32), []
 
+    def _prepare(self, batch: list[tuple[dict[str, Any], Any]], report: WriteReport
+                 ) -> list[tuple[dict[str, Any], np.ndarray]]:
+        """The batch's usable records with their vectors; each unusable one is reported and left out."""
+        labels, good, texts, given = [], [], [], []
+        for record, vector in batch:
+            try:
+                item_id = record.get(self.id_field) if isinstance(record, dict) else None
+                if not isinstance(record, dict):
+                    raise ItemError("record", f"expected a dict, got {type(record).__name__}")
+                if item_id is None or str(item_id).strip() == "":
+                    raise ItemError("record without id", f"missing id field {self.id_field!r}")
+                if vector is None:
+                    texts.append(self.text_of(record))
+                else:
+                    vector = np.asarray(vector, dtype=np.float32).reshape(-1)
+                    if vector.shape[0] != self.encoder.dim or not np.isfinite(vector).all():
+                        raise ItemError(self._label(record), f"vector of dim {vector.shape[0]} (or not finite); "
+                                        f"this collection holds dim {self.encoder.dim}")
+                    given.append(vector)
+            except ItemError as exc:
+                report.skipped.append(Skipped(str(exc.item), exc.reason))
+                continue
+            labels.append(f"id {str(item_id)!r}")
+            good.append(record)
+        if given:
+            return list(zip(good, l2_normalise(np.stack(given)), strict=True))
+        encoded, kept = self._encode_batch(texts, labels, report)
+        return [(good[i], v) for v, i in zip(encoded, kept, strict=True)]
+
     def _write(self, records: Iterable[dict[str, Any]], replace: bool, batch_size: int,
-               progress: Progress | None) -> WriteReport:
+               progress: Progress | None, vectors: np.ndarray | Iterable[np.ndarray] | None = None
+               ) -> WriteReport:
         report = WriteReport()
-        if not self.encoder.is_fitted:
-            records = list(records)
-            self._fit_if_needed(records)
+        if vectors is None:
+            if not self.encoder.is_fitted:
+                records = list(records)
+                self._fit_if_needed(records)
+            pairs: Iterable[tuple[dict[str, Any], Any]] = ((r, None) for r in records)
+        else:
+            records, vectors = list(records), list(vectors)
+            if len(records) != len(vectors):
+                raise JointspaceError(f"{len(records)} records but {len(vectors)} vectors")
+            pairs = zip(records, vectors, strict=True)
         index = self._load_index()
-        new_vectors: list[np.ndarray] = []
-        new_rowids: list[int] = []
+        inserted: dict[int, np.ndarray] = {}  # rowid -> vector, in insertion order
         removed: list[int] = []
         seen: set[str] = set()
         db = self._db
         db.execute("BEGIN IMMEDIATE")
         try:
-            for batch in _batches(records, batch_size):
-                texts, labels, good = [], [], []
-                for record in batch:
-                    try:
-                        item_id = record.get(self.id_field)
-                        if item_id is None or str(item_id).strip() == "":
-                            raise ItemError("record without id", f"missing id field {self.id_field!r}")
-                        texts.append(self.text_of(record))
-                    except ItemError as exc:
-                        report.skipped.append(Skipped(str(exc.item), exc.reason))
-                        continue
-                    labels.append(f"id {str(item_id)!r}")
-                    good.append(record)
-                vectors, kept = self._encode_batch(texts, labels, report)
-                for vector, i in zip(vectors, kept, strict=True):
-                    record = good[i]
+            for batch in _batches(pairs, batch_size):
+                for record, vector in self._prepare(batch, report):
                     item_id = str(record[self.id_field])
                     fields = {k: v for k, v in record.items() if k != self.id_field}
                     old = db.execute("SELECT rowid FROM items WHERE id = ?", (item_id,)).fetchone()
-                    if old is not None:
-                        if not replace and item_id not in seen:
-                            report.skipped.append(Skipped(f"id {item_id!r}", "id exists already (use upsert)"))
-                            continue
-                        db.execute("DELETE FROM items WHERE rowid = ?", (old[0],))
-                        removed.append(old[0])
-                        if item_id in seen:
-                            report.added -= 1
+                    if item_id in seen:  # the same id twice in one write: the last one wins
+                        report.skipped.append(Skipped(f"id {item_id!r}", "duplicate id in the input; "
+                                                      "the last occurrence was kept"))
+                    elif old is not None and not replace:
+                        report.skipped.append(Skipped(f"id {item_id!r}", "id exists already (use upsert)"))
+                        continue
+                    elif old is not None:
                         report.updated += 1
                     else:
                         report.added += 1
+                    if old is not None:
+                        db.execute("DELETE FROM items WHERE rowid = ?", (old[0],))
+                        if inserted.pop(old[0], None) is None:
+                            removed.append(old[0])
                     seen.add(item_id)
                     cur = db.execute("INSERT INTO items (id, fields, vector) VALUES (?, ?, ?)",
                                      (item_id, json.dumps(fields, default=str), vector.tobytes()))
-                    new_rowids.append(cur.lastrowid)
-                    new_vectors.append(vector)
+                    inserted[cur.lastrowid] = vector
                 if progress:
                     progress(len(batch))
             self._bump_generation()
@@ -388,7 +557,7 @@ class Collection:
             db.execute("ROLLBACK")
             self._index = None  # the in-memory index may be ahead of the rolled-back table
             raise
-        self._apply_to_index(index, new_rowids, new_vectors, removed)
+        self._apply_to_index(index, list(inserted), list(inserted.values()), removed)
         return report
 
     def _bump_generation(self) -> None:
@@ -409,6 +578,76 @@ class Collection:
         if self._index is not None and index.alive.size > 1000 and index.alive.mean() < 0.8:
             self._index = None  # many deletions: rebuild compactly on next search
 
+    def upsert_vectors(self, ids: list[str], fields: list[dict[str, Any]], vectors: np.ndarray,
+                       progress: Progress | None = None, chunk: int = 5000) -> WriteReport:
+        """Store items whose vectors are computed already (migration, distributed jobs), in one transaction.
+
+        Vectors are L2-normalised; a row with an empty id or a non-finite vector is skipped and reported.
+        """
+        from jointspace.encoders import l2_normalise
+
+        vectors = np.array(vectors, dtype=np.float32)  # a copy: normalised in place below
+        if vectors.ndim != 2 or len(vectors) != len(ids) or len(fields) != len(ids) or (
+                len(ids) and vectors.shape[1] != self.encoder.dim):
+            raise JointspaceError(f"vectors of shape {vectors.shape} for {len(ids)} ids and {len(fields)} "
+                                  f"field sets; this collection holds dim {self.encoder.dim}")
+        vectors = l2_normalise(vectors)
+        report = WriteReport()
+        index = self._load_index()
+        new_rowids: list[int] = []
+        new_vectors: list[np.ndarray] = []
+        removed: list[int] = []
+        seen: set[str] = set()
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for start in range(0, len(ids), chunk):
+                for i in range(start, min(start + chunk, len(ids))):
+                    item_id = str(ids[i])
+                    if not item_id.strip() or not np.isfinite(vectors[i]).all():
+                        report.skipped.append(Skipped(f"id {item_id!r}", "empty id or a vector that is not finite"))
+                        continue
+                    old = db.execute("SELECT rowid FROM items WHERE id = ?", (item_id,)).fetchone()
+                    if old is not None:
+                        db.execute("DELETE FROM items WHERE rowid = ?", (old[0],))
+                        removed.append(old[0])
+                        report.updated += 1
+                    elif item_id in seen:
+                        report.updated += 1
+                    else:
+                        report.added += 1
+                    seen.add(item_id)
+                    cur = db.execute("INSERT INTO items (id, fields, vector) VALUES (?, ?, ?)",
+                                     (item_id, json.dumps(fields[i], default=str), vectors[i].tobytes()))
+                    new_rowids.append(cur.lastrowid)
+                    new_vectors.append(vectors[i])
+                if progress:
+                    progress(min(chunk, len(ids) - start))
+            self._bump_generation()
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            self._index = None
+            raise
+        if removed:
+            self._index = None  # rows replaced within the call: rebuild from the table on next search
+            self._generation = -1
+        else:
+            self._apply_to_index(index, new_rowids, new_vectors, removed)
+        return report
+
+    def iter_items(self, batch_size: int = 2000) -> Iterator[tuple[list[str], list[dict[str, Any]], np.ndarray]]:
+        """All items as ``(ids, fields, vectors)`` chunks, in insertion order."""
+        last = 0
+        while True:
+            rows = self._db.execute("SELECT rowid, id, fields, vector FROM items WHERE rowid > ? ORDER BY rowid "
+                                    "LIMIT ?", (last, batch_size)).fetchall()
+            if not rows:
+                return
+            last = rows[-1][0]
+            yield ([r[1] for r in rows], [json.loads(r[2]) for r in rows],
+                   np.frombuffer(b"".join(r[3] for r in rows), dtype=np.float32).reshape(len(rows), -1).copy())
+
     def delete(self, ids: Iterable[str]) -> WriteReport:
         """Remove items by id; at once invisible to search. Unknown ids are reported in ``skipped``."""
         report = WriteReport()
@@ -423,6 +662,7 @@ class Collection:
                     report.skipped.append(Skipped(f"id {str(item_id)!r}", "no such item"))
                     continue
                 db.execute("DELETE FROM items WHERE rowid = ?", (row[0],))
+                delete_items(db, [str(item_id)])
                 removed.append(row[0])
                 report.deleted += 1
             self._bump_generation()
@@ -444,5 +684,7 @@ class Collection:
             "encoder": self.manifest["encoder"],
             "fields": self.fields,
             "index": self.manifest["index"],
+            "vector_fields": self.vector_fields(),
+            "interactions": interaction_count(self._db),
             "bytes_on_disk": size,
         }

@@ -74,3 +74,7 @@ def run_demo(workdir: Path, size: int = 20_000, eval_size: int = 2000) -> None:
                       f"{time.perf_counter() - start:.1f}")
     out.print(table)
     out.print("Try it yourself:  [bold].venv/bin/jointspace search demo-data/wordnet \"a bird that cannot fly\"")
+
+    from jointspace.demo_recommend import run_recommend_demo
+
+    run_recommend_demo(workdir)

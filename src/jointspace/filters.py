@@ -51,6 +51,8 @@ def parse_where(text: str) -> dict[str, Any]:
             )
         field = match["field"]
         if match["op"]:
+            if match["value"].lstrip()[:1] in "<>=!":
+                raise JointspaceError(f"cannot read the filter {part!r}: the value starts with an operator")
             cond = {_TEXT_OPS[match["op"]]: _literal(match["value"])}
         else:
             lexer = shlex.shlex(match["items"], posix=True)
@@ -62,32 +64,41 @@ def parse_where(text: str) -> dict[str, Any]:
     return where
 
 
-def where_to_sql(where: dict[str, Any] | str | None, column: str = "fields") -> tuple[str, list[Any]]:
-    """SQL condition and parameters for a ``where`` filter over a JSON column."""
+def conditions(where: dict[str, Any] | str | None) -> list[tuple[str, str, Any]]:
+    """A ``where`` filter as checked ``(field, operator, value)`` triples (``$in``/``$nin`` values as lists)."""
     if where is None or where == {}:
-        return "1", []
+        return []
     if isinstance(where, str):
         where = parse_where(where)
-    clauses, params = [], []
+    out: list[tuple[str, str, Any]] = []
     for field, cond in where.items():
         if not _FIELD.match(field):
             raise JointspaceError(f"bad field name in filter: {field!r}")
-        expr = f"json_extract({column}, '$.\"{field}\"')"
         if not isinstance(cond, dict):
             cond = {"$eq": cond}
         for op, value in cond.items():
             if op not in OPERATORS:
                 raise JointspaceError(f"unknown filter operator {op!r} on {field!r}; use {sorted(OPERATORS)}")
             if op in ("$in", "$nin"):
-                values = list(value) if isinstance(value, list | tuple | set) else [value]
-                if not values:
-                    clauses.append("0" if op == "$in" else "1")
-                    continue
-                clauses.append(f"{expr} {OPERATORS[op]} ({', '.join('?' * len(values))})")
-                params.extend(values)
-            else:
-                if isinstance(value, list | dict):
-                    raise JointspaceError(f"filter {field!r} {op}: expected one value, got {value!r}")
-                clauses.append(f"{expr} {OPERATORS[op]} ?")
-                params.append(value)
+                value = list(value) if isinstance(value, list | tuple | set) else [value]
+            elif isinstance(value, list | dict):
+                raise JointspaceError(f"filter {field!r} {op}: expected one value, got {value!r}")
+            out.append((field, op, value))
+    return out
+
+
+def where_to_sql(where: dict[str, Any] | str | None, column: str = "fields") -> tuple[str, list[Any]]:
+    """SQL condition and parameters for a ``where`` filter over a JSON column (SQLite)."""
+    clauses, params = [], []
+    for field, op, value in conditions(where):
+        expr = f"json_extract({column}, '$.\"{field}\"')"
+        if op in ("$in", "$nin"):
+            if not value:
+                clauses.append("0" if op == "$in" else "1")
+                continue
+            clauses.append(f"{expr} {OPERATORS[op]} ({', '.join('?' * len(value))})")
+            params.extend(value)
+        else:
+            clauses.append(f"{expr} {OPERATORS[op]} ?")
+            params.append(value)
     return " AND ".join(clauses) or "1", params

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from jointspace.cli import classify_commands, collection_commands, evaluate_commands  # noqa: F401  (registers commands)
+import jointspace.cli.classify_commands  # noqa: F401  (registers classify, nearest, map)
+import jointspace.cli.recommend_commands  # noqa: F401  (registers recommend, interactions, vectors)
+import jointspace.cli.scale_commands  # noqa: F401  (migrate)
+import jointspace.cli.serve_commands  # noqa: F401  (registers `serve`)
+from jointspace.cli import collection_commands, evaluate_commands  # noqa: F401  (registers commands)
 from jointspace.cli.app import app
 
 __all__ = ["app"]

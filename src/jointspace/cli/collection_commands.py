@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from jointspace.cli.app import app, console, out, progress_bar, run_safely
+from jointspace.errors import JointspaceError
 
 
 def count_lines(path: Path) -> int | None:
@@ -21,31 +22,56 @@ def count_lines(path: Path) -> int | None:
 
 @app.command()
 def index(
-    data: Path = typer.Argument(..., help="records: .jsonl, .csv, .tsv or .parquet"),
-    out_dir: Path = typer.Option(..., "--out", help="collection directory (created, or added to)"),
+    data: Path = typer.Argument(..., help="records: .jsonl, .csv, .tsv or .parquet (with --engine ray, also a "
+                                          "folder of them)"),
+    out_dir: str = typer.Option(None, "--out", help="collection directory (created, or added to)"),
+    store: str = typer.Option(None, "--store", help="a postgresql://...[?table=NAME] URL instead of --out"),
     id_field: str = typer.Option("id", "--id", help="field holding each record's id"),
     text: list[str] = typer.Option(["text"], "--text", help="field(s) to embed"),
     meta: list[str] = typer.Option(None, "--meta", help="metadata field(s) to keep (default: all)"),
     encoder: str = typer.Option("minilm", "--encoder", help="encoder name (see `jointspace encoders`)"),
-    index_kind: str = typer.Option("flat", "--index", help="flat (exact) or hnsw"),
+    index_kind: str = typer.Option(None, "--index", help="flat (exact) or hnsw; default flat in a directory, "
+                                                         "hnsw in PostgreSQL"),
     batch_size: int = typer.Option(256, "--batch-size"),
+    shards: int = typer.Option(None, "--shards", help="a new directory collection split into N shards, "
+                                                      "searched in parallel"),
+    engine: str = typer.Option("local", "--engine", help="local (this process) or ray (a Ray Data job)"),
+    address: str = typer.Option(None, "--address", help="Ray cluster address (host:port); default: start a "
+                                                        "local Ray"),
+    workers: int = typer.Option(None, "--workers", help="Ray: encoder actors (each loads the model once)"),
+    work_dir: Path = typer.Option(None, "--work-dir", help="Ray: where embedding shards go (default: "
+                                                           "DIR/_embeddings; needed with --store)"),
 ) -> None:
-    """Embed records into a collection. Into an existing DIR, records are upserted by id."""
-    from jointspace.collection import Collection
+    """Embed records into a collection. Into an existing one, records are upserted by id."""
     from jointspace.readers import read_records
+    from jointspace.stores import open_or_create
+    from jointspace.stores.postgres import redact
 
     def body() -> None:
-        source = read_records(data)
+        target = store or out_dir
+        if not target or (store and out_dir):
+            raise JointspaceError("give exactly one of --out DIR and --store URL")
         keep = set(meta or []) | set(text) | {id_field}
+        if engine == "ray":
+            from jointspace.distributed import index as ray_index
+
+            result = ray_index(data, target, fields=text, id_field=id_field, encoder=encoder, index=index_kind,
+                               shards=shards, keep=sorted(keep) if meta else None, batch_size=batch_size,
+                               address=address, workers=workers, work_dir=work_dir, show_progress=True)
+            console.print(f"[green]{redact(target)}[/green]: {result.summary()}")
+            for s in result.skipped[:20]:
+                console.print(f"  [yellow]skipped[/yellow] {s}")
+            return
+        if engine != "local":
+            raise JointspaceError(f"unknown engine {engine!r}; use local or ray")
+        source = read_records(data)
 
         def records() -> Any:
             for record in source:
                 yield record if not meta else {k: v for k, v in record.items() if k in keep}
 
-        if (out_dir / "manifest.json").exists():
-            col = Collection.open(out_dir)
-        else:
-            col = Collection.create(out_dir, encoder=encoder, fields=text, id_field=id_field, index=index_kind)
+        col = open_or_create(target, encoder=encoder, fields=text, id_field=id_field, index=index_kind,
+                             shards=shards)
         total = count_lines(data)
         if total and data.suffix.lower() in (".csv", ".tsv"):
             total -= 1
@@ -54,7 +80,7 @@ def index(
         count = len(col)
         col.close()
         skipped = source.skipped + report.skipped
-        console.print(f"[green]{out_dir}[/green]: {report.added} added, {report.updated} updated, "
+        console.print(f"[green]{redact(target)}[/green]: {report.added} added, {report.updated} updated, "
                       f"{len(skipped)} skipped; {count} items")
         for s in skipped[:20]:
             console.print(f"  [yellow]skipped[/yellow] {s}")
@@ -81,7 +107,7 @@ def _show_hits(query: str, hits: list[Any], fields: list[str]) -> None:
 
 @app.command()
 def search(
-    collection: Path = typer.Argument(..., help="collection directory"),
+    collection: str = typer.Argument(..., help="collection directory or postgresql://... URL"),
     query: str = typer.Argument(..., help="what to look for"),
     k: int = typer.Option(10, "-k", "--k", help="number of results", min=1, max=10_000),
     where: str = typer.Option(None, "--where", help='metadata filter, e.g. "year >= 2000 and genre = drama"'),
@@ -103,7 +129,7 @@ def search(
 
 @app.command()
 def info(
-    collection: Path = typer.Argument(..., help="collection directory"),
+    collection: str = typer.Argument(..., help="collection directory or postgresql://... URL"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Count, encoder, dimensions and size on disk of a collection."""

@@ -11,7 +11,9 @@ from jointspace.errors import JointspaceError
 
 _REGISTRY: dict[str, str] = {
     # name -> "module:Class", imported on first use so heavy libraries load only when needed
+    "behaviour": "jointspace.encoders.behaviour:BehaviourEncoder",
     "minilm": "jointspace.encoders.minilm:MiniLMEncoder",
+    "minilm-onnx": "jointspace.encoders.minilm:MiniLMOnnxEncoder",
     "tfidf": "jointspace.encoders.tfidf:TfidfEncoder",
     "space": "jointspace.tasks.spaces:SpaceEncoder",  # a base encoder, projected or fused (tasks/nearest)
 }

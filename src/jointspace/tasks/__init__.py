@@ -1,0 +1,1 @@
+"""Tasks over a collection: recommend, (search, classify, ... as they come)."""

@@ -1,0 +1,50 @@
+"""search: by text (GET with query parameters, or POST with JSON), as ``collection.search``."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query
+
+from jointspace.server.errors import ApiError
+from jointspace.server.query_encoders import embed, encoder_modalities
+from jointspace.server.routers.common import check_k, search_response
+from jointspace.server.schemas import SearchIn, SearchOut
+from jointspace.server.state import ServerState, get_state, in_thread
+
+
+async def text_search(state: ServerState, query: str, k: int, where: Any) -> SearchOut:
+    started = time.perf_counter()
+    check_k(state, k)
+    if len(query) > state.settings.max_query_chars:
+        raise ApiError(422, f"query: at most {state.settings.max_query_chars} characters, got {len(query)}")
+    if not query.strip():
+        raise ApiError(400, "empty query: type some words to search for")
+    col = state.collection
+    vector = await in_thread(lambda: embed(col, query, "text"))  # encoding runs outside the lock
+    if vector is None:
+        raise ApiError(400, f"this collection's encoder ({col.encoder.name}) embeds "
+                            f"{', '.join(encoder_modalities(col))}, not text: search it with an uploaded file")
+    hits = await in_thread(state.locked(lambda: col.search(vector, k=k, where=where or None)))
+    return await search_response(state, hits, query, "text", k, started)
+
+
+def build(state: ServerState) -> APIRouter:
+    router = APIRouter(tags=["search"])
+    limit = state.settings.max_query_chars
+
+    @router.get("/search", response_model=SearchOut, summary="collection.search(q, k, where) by text")
+    async def search_get(
+        q: str = Query(..., min_length=1, max_length=limit, description="what to look for"),
+        k: int = Query(10, ge=1, le=state.settings.max_k),
+        where: str | None = Query(None, max_length=2000, description='e.g. "year >= 2000 and genre = drama"'),
+        state: ServerState = Depends(get_state),
+    ) -> SearchOut:
+        return await text_search(state, q, k, where)
+
+    @router.post("/search", response_model=SearchOut, summary="collection.search(query, k, where) by text, JSON")
+    async def search_post(body: SearchIn, state: ServerState = Depends(get_state)) -> SearchOut:
+        return await text_search(state, body.query, body.k, body.where)
+
+    return router
