@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import jointspace.cli.classify_commands  # noqa: F401  (registers classify, nearest, map)
 import jointspace.cli.recommend_commands  # noqa: F401  (registers recommend, interactions, vectors)
 import jointspace.cli.scale_commands  # noqa: F401  (migrate)
 import jointspace.cli.serve_commands  # noqa: F401  (registers `serve`)
