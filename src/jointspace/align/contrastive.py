@@ -69,39 +69,69 @@ class _AdamW:
 class ContrastiveAligner(Aligner):
     """Projection heads trained with symmetric InfoNCE.
 
-    ``head``: "linear" or "mlp" (Linear-GELU-Dropout-Linear, ``hidden`` units). ``temperature``: the
+    ``head``: "linear" or "mlp" (Linear-GELU-Dropout-Linear, ``hidden`` units). ``dim``: the joint
+    dimension (default 128, or the input dim for residual heads). ``residual``: each head adds its
+    output to its (centred) input, starting from the identity: when both sides already share a space
+    (e.g. a bridge into the text space) training then starts from that zero-shot space and can only be
+    kept if it does better. Default: residual when both input dims are equal. ``temperature``: the
     starting softmax temperature (learned unless ``learn_temperature=False``). ``val_fraction`` of
-    the pairs is held back for early stopping with ``patience`` epochs.
+    the pairs is held back for early stopping with ``patience`` epochs; the best epoch is kept.
     """
 
     name = "contrastive"
     min_pairs = 8
 
-    def __init__(self, dim: int = 128, head: str = "mlp", hidden: int = 512, dropout: float = 0.1,
-                 epochs: int = 200, batch_size: int = 256, lr: float = 1e-3, weight_decay: float = 1e-4,
-                 temperature: float = 0.07, learn_temperature: bool = True, val_fraction: float = 0.15,
-                 patience: int = 15, seed: int = 0) -> None:
+    def __init__(self, dim: int | None = None, head: str = "mlp", hidden: int = 512, dropout: float = 0.1,
+                 residual: bool | None = None, epochs: int = 200, batch_size: int = 256, lr: float = 1e-3,
+                 weight_decay: float = 1e-4, temperature: float = 0.07, learn_temperature: bool = True,
+                 val_fraction: float = 0.15, patience: int = 15, seed: int = 0) -> None:
         super().__init__()
         if head not in HEADS:
             raise JointspaceError(f"contrastive: head must be one of {HEADS}, got {head!r}")
-        if dim < 1 or hidden < 1 or epochs < 1 or batch_size < 2:
+        if (dim is not None and dim < 1) or hidden < 1 or epochs < 1 or batch_size < 2:
             raise JointspaceError("contrastive: dim, hidden and epochs must be >= 1, batch_size >= 2")
         if not 0 < val_fraction < 0.9:
             raise JointspaceError(f"contrastive: val_fraction must be in (0, 0.9), got {val_fraction}")
-        self.dim_param, self.head, self.hidden, self.dropout = dim, head, hidden, dropout
+        self.dim_param, self.head, self.hidden, self.dropout, self.residual = dim, head, hidden, dropout, residual
         self.epochs, self.batch_size, self.lr, self.weight_decay = epochs, batch_size, lr, weight_decay
         self.temperature, self.learn_temperature = temperature, learn_temperature
         self.val_fraction, self.patience, self.seed = val_fraction, patience, seed
         self.history: list[dict[str, float]] = []
 
+    def _shape(self, left_dim: int, right_dim: int) -> tuple[int, bool]:
+        """(joint dim, residual) for these input dims."""
+        residual = self.residual if self.residual is not None else (
+            left_dim == right_dim and self.dim_param in (None, left_dim))
+        if residual and not (left_dim == right_dim and self.dim_param in (None, left_dim)):
+            raise JointspaceError(f"contrastive: residual heads need equal dims (left {left_dim}, right {right_dim}"
+                                  f", dim {self.dim_param})")
+        return (left_dim if residual else self.dim_param or 128), residual
+
     # -- torch ----------------------------------------------------------------------------------
-    def _make_head(self, in_dim: int) -> Any:
+    def _make_head(self, in_dim: int, out_dim: int, residual: bool) -> Any:
         from torch import nn
 
+        class Head(nn.Module):
+            def __init__(self, layers: list[Any]) -> None:
+                super().__init__()
+                self.layers = nn.ModuleList(layers)
+                self.act, self.drop = nn.GELU(approximate="tanh"), nn.Dropout(dropout)
+
+            def forward(self, x: Any) -> Any:
+                y = self.layers[0](x)
+                if len(self.layers) > 1:
+                    y = self.layers[1](self.drop(self.act(y)))
+                return x + y if residual else y
+
+        dropout = self.dropout
         if self.head == "linear":
-            return nn.Linear(in_dim, self.dim_param)
-        return nn.Sequential(nn.Linear(in_dim, self.hidden), nn.GELU(approximate="tanh"),
-                             nn.Dropout(self.dropout), nn.Linear(self.hidden, self.dim_param))
+            layers = [nn.Linear(in_dim, out_dim)]
+        else:
+            layers = [nn.Linear(in_dim, self.hidden), nn.Linear(self.hidden, out_dim)]
+        if residual:  # start at the identity map
+            nn.init.zeros_(layers[-1].weight)
+            nn.init.zeros_(layers[-1].bias)
+        return Head(layers)
 
     def _fit(self, left: np.ndarray, right: np.ndarray, groups: np.ndarray,
              progress: Progress | None) -> dict[str, np.ndarray]:
@@ -125,11 +155,13 @@ class ContrastiveAligner(Aligner):
         train, val = holdout_split(len(left), self.val_fraction, self.seed)
         if len(train) < 2 or len(val) < 2:
             raise JointspaceError(f"{len(left)} pairs are too few to train and hold some back for early stopping")
+        dim, residual = self._shape(left.shape[1], right.shape[1])
         lmean, rmean = left[train].mean(axis=0), right[train].mean(axis=0)
         lt = torch.from_numpy((left - lmean).astype(np.float32))
         rt = torch.from_numpy((right - rmean).astype(np.float32))
         gt = torch.from_numpy(groups.astype(np.int64))
-        lhead, rhead = self._make_head(left.shape[1]), self._make_head(right.shape[1])
+        lhead = self._make_head(left.shape[1], dim, residual)
+        rhead = self._make_head(right.shape[1], dim, residual)
         log_scale = torch.nn.Parameter(torch.tensor(math.log(1.0 / self.temperature)),
                                        requires_grad=self.learn_temperature)
         weights = [*lhead.parameters(), *rhead.parameters()]
@@ -147,9 +179,23 @@ class ContrastiveAligner(Aligner):
             r2l = torch.logsumexp(logits, 0) - torch.logsumexp(masked, 0)
             return (l2r.mean() + r2l.mean()) / 2
 
-        best: tuple[float, dict[str, np.ndarray]] | None = None
-        stale = 0
+        def evaluate(epoch: int, loss: float) -> tuple[float, dict[str, np.ndarray], dict[str, float]]:
+            lhead.eval()
+            rhead.eval()
+            state = self._export(lhead, rhead, lmean, rmean, dim, residual)
+            self.state = {**state, "left_dim": np.array(left.shape[1]), "right_dim": np.array(right.shape[1])}
+            metrics = cross_modal_metrics(self.transform_left(left[val]), self.transform_right(right[val]),
+                                          groups[val], groups[val])
+            score = float(np.mean([metrics[d][f"recall@{k}"] for d in ("left->right", "right->left")
+                                   for k in (1, 5, 10)]))
+            info = {"epoch": epoch, "loss": loss, "val_recall": score,
+                    "temperature": float(1.0 / log_scale.detach().exp())}
+            return score, state, info
+
         self.history = []
+        best_score, best_state, info = evaluate(0, float("nan"))  # the starting point counts too
+        self.history.append(info)
+        stale = 0
         batch = min(self.batch_size, len(train))
         for epoch in range(1, self.epochs + 1):
             lhead.train()
@@ -162,41 +208,34 @@ class ContrastiveAligner(Aligner):
                 loss.backward()
                 optimiser.step()
                 losses.append(float(loss.detach()))
-            lhead.eval()
-            rhead.eval()
-            state = self._export(lhead, rhead, lmean, rmean)
-            self.state = {**state, "left_dim": np.array(left.shape[1]), "right_dim": np.array(right.shape[1])}
-            metrics = cross_modal_metrics(self.transform_left(left[val]), self.transform_right(right[val]),
-                                          groups[val], groups[val])
-            score = float(np.mean([metrics[d][f"recall@{k}"] for d in ("left->right", "right->left")
-                                   for k in (1, 5, 10)]))
-            info = {"epoch": epoch, "loss": float(np.mean(losses)), "val_recall": score,
-                    "temperature": float(1.0 / log_scale.detach().exp())}
+            score, state, info = evaluate(epoch, float(np.mean(losses)))
             self.history.append(info)
-            if best is None or score > best[0] + 1e-6:
-                best, stale = (score, state), 0
+            if score > best_score + 1e-6:
+                best_score, best_state, stale = score, state, 0
             else:
                 stale += 1
             if progress:
                 progress(epoch, self.epochs, info)
             if stale >= self.patience:
                 break
-        assert best is not None
         self.state = {}
-        return {**best[1], "best_val_recall": np.array(best[0])}
+        return {**best_state, "best_val_recall": np.array(best_score),
+                "best_epoch": np.array(max(h["epoch"] for h in self.history if h["val_recall"] == best_score))}
 
-    def _export(self, lhead: Any, rhead: Any, lmean: np.ndarray, rmean: np.ndarray) -> dict[str, np.ndarray]:
-        state: dict[str, np.ndarray] = {"out_dim": np.array(self.dim_param), "left_mean": lmean, "right_mean": rmean}
+    def _export(self, lhead: Any, rhead: Any, lmean: np.ndarray, rmean: np.ndarray, dim: int,
+                residual: bool) -> dict[str, np.ndarray]:
+        state: dict[str, np.ndarray] = {"out_dim": np.array(dim), "left_mean": lmean, "right_mean": rmean,
+                                        "residual": np.array(residual)}
         for side, head in (("left", lhead), ("right", rhead)):
-            layers = [head] if self.head == "linear" else [head[0], head[3]]
-            for i, layer in enumerate(layers):
+            for i, layer in enumerate(head.layers):
                 state[f"{side}_w{i}"] = layer.weight.detach().numpy().T.astype(np.float64)
                 state[f"{side}_b{i}"] = layer.bias.detach().numpy().astype(np.float64)
         return state
 
     def _map(self, vectors: np.ndarray, side: str) -> np.ndarray:
         s = self.state
-        out = (vectors - s[f"{side}_mean"]) @ s[f"{side}_w0"] + s[f"{side}_b0"]
+        x = vectors - s[f"{side}_mean"]
+        out = x @ s[f"{side}_w0"] + s[f"{side}_b0"]
         if f"{side}_w1" in s:
             out = _gelu(out) @ s[f"{side}_w1"] + s[f"{side}_b1"]
-        return out
+        return x + out if bool(s.get("residual", False)) else out
