@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from jointspace.align.base import Aligner, Progress
+from jointspace.align.base import Aligner, Progress, pca_basis
 from jointspace.errors import JointspaceError
 
 
@@ -46,10 +46,14 @@ class CCAAligner(Aligner):
         dim = min(self.dim_param, left.shape[1], right.shape[1], len(left) - 1)
         lmean, rmean = left.mean(axis=0), right.mean(axis=0)
         lc, rc = left - lmean, right - rmean
-        wl = _inv_sqrt(_shrunk_cov(lc, self.reg))
-        wr = _inv_sqrt(_shrunk_cov(rc, self.reg))
+        # more dims than pairs: work in the span of the data (PCA), which holds all of its covariance
+        lbasis = pca_basis(lc, len(lc) - 1) if lc.shape[1] > len(lc) - 1 else np.eye(lc.shape[1])
+        rbasis = pca_basis(rc, len(rc) - 1) if rc.shape[1] > len(rc) - 1 else np.eye(rc.shape[1])
+        lc, rc = lc @ lbasis, rc @ rbasis
+        wl, wr = _inv_sqrt(_shrunk_cov(lc, self.reg)), _inv_sqrt(_shrunk_cov(rc, self.reg))
         cross = lc.T @ rc / max(len(left) - 1, 1)
         u, corr, vt = np.linalg.svd(wl @ cross @ wr, full_matrices=False)
+        wl, wr = lbasis @ wl, rbasis @ wr
         weights = np.clip(corr[:dim], 0, None) ** self.weight_power
         if progress:
             progress(1, 1, {})
