@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from jointspace.cli import align_commands, collection_commands, evaluate_commands  # noqa: F401  (registers commands)
+from jointspace.cli import (  # noqa: F401  (registers commands)
+    align_commands,
+    collection_commands,
+    evaluate_commands,
+    media_commands,
+)
 from jointspace.cli.app import app
 
 __all__ = ["app"]

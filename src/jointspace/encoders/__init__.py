@@ -13,6 +13,8 @@ _REGISTRY: dict[str, str] = {
     # name -> "module:Class", imported on first use so heavy libraries load only when needed
     "minilm": "jointspace.encoders.minilm:MiniLMEncoder",
     "tfidf": "jointspace.encoders.tfidf:TfidfEncoder",
+    "efficientnet": "jointspace.encoders.efficientnet:EfficientNetEncoder",
+    "image-text": "jointspace.encoders.image_text:ImageTextEncoder",
 }
 _EXTRA: dict[str, Callable[..., Encoder]] = {}
 
