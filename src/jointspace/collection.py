@@ -229,14 +229,20 @@ class Collection:
                 raise JointspaceError(f"query vector of dim {vector.shape[1]}; this collection holds "
                                       f"dim {self.encoder.dim}")
             return vector
-        return self.encoder.encode([query])
+        return self._encode_texts([query])
+
+    def _encode_texts(self, texts: list[str]) -> np.ndarray:
+        """Text queries: through the encoder's own text path when it has one (a bridge, or a joint space)."""
+        if hasattr(self.encoder, "encode_text"):
+            return self.encoder.encode_text(texts)
+        return self.encoder.encode(texts)
 
     def embed_queries(self, queries: list[str | np.ndarray]) -> np.ndarray:
         """Query vectors; texts are encoded together in one batch."""
         texts = [i for i, q in enumerate(queries) if isinstance(q, str)]
         out = np.zeros((len(queries), self.encoder.dim), dtype=np.float32)
         if texts:
-            out[texts] = self.encoder.encode([queries[i] for i in texts])
+            out[texts] = self._encode_texts([queries[i] for i in texts])
         for i, q in enumerate(queries):
             if not isinstance(q, str):
                 out[i] = self.embed_query(q)[0]

@@ -15,6 +15,7 @@ _REGISTRY: dict[str, str] = {
     "tfidf": "jointspace.encoders.tfidf:TfidfEncoder",
     "efficientnet": "jointspace.encoders.efficientnet:EfficientNetEncoder",
     "image-text": "jointspace.encoders.image_text:ImageTextEncoder",
+    "space": "jointspace.align.space_encoder:SpaceEncoder",  # a learned joint space (jointspace.align)
 }
 _EXTRA: dict[str, Callable[..., Encoder]] = {}
 
