@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from jointspace import __version__
-from jointspace.encoders import Encoder, load_encoder
+from jointspace.encoders import Encoder, l2_normalise, load_encoder
 from jointspace.encoders import encoder as make_encoder
 from jointspace.errors import FormatError, ItemError, JointspaceError
 from jointspace.filters import where_to_sql
@@ -228,7 +228,7 @@ class Collection:
             if vector.shape[1] != self.encoder.dim:
                 raise JointspaceError(f"query vector of dim {vector.shape[1]}; this collection holds "
                                       f"dim {self.encoder.dim}")
-            return vector
+            return l2_normalise(vector)
         return self._encode_texts([query])
 
     def _encode_texts(self, texts: list[str]) -> np.ndarray:
@@ -297,15 +297,19 @@ class Collection:
         item_id = record.get(self.id_field)
         return f"id {item_id!r}" if item_id is not None else "record without id"
 
-    def add(self, records: Iterable[dict[str, Any]], batch_size: int = 256,
-            progress: Progress | None = None) -> WriteReport:
-        """Add new records (an id already present is skipped and reported; use ``upsert`` to replace)."""
-        return self._write(records, replace=False, batch_size=batch_size, progress=progress)
+    def add(self, records: Iterable[dict[str, Any]], batch_size: int = 256, progress: Progress | None = None,
+            vectors: np.ndarray | Iterable[np.ndarray] | None = None) -> WriteReport:
+        """Add new records (an id already present is skipped and reported; use ``upsert`` to replace).
 
-    def upsert(self, records: Iterable[dict[str, Any]], batch_size: int = 256,
-               progress: Progress | None = None) -> WriteReport:
+        ``vectors``, when given, are the records' own precomputed vectors (one per record, in order):
+        they are stored as they are (normalised), and the indexed fields need not be present.
+        """
+        return self._write(records, replace=False, batch_size=batch_size, progress=progress, vectors=vectors)
+
+    def upsert(self, records: Iterable[dict[str, Any]], batch_size: int = 256, progress: Progress | None = None,
+               vectors: np.ndarray | Iterable[np.ndarray] | None = None) -> WriteReport:
         """Add records, replacing any item with the same id."""
-        return self._write(records, replace=True, batch_size=batch_size, progress=progress)
+        return self._write(records, replace=True, batch_size=batch_size, progress=progress, vectors=vectors)
 
     def _fit_if_needed(self, records: list[dict[str, Any]]) -> None:
         if self.encoder.is_fitted:
@@ -337,55 +341,79 @@ class Collection:
                 report.skipped.append(Skipped(labels[bad], exc.reason))
         return np.zeros((0, self.encoder.dim), np.float32), []
 
+    def _prepare(self, batch: list[tuple[dict[str, Any], Any]], report: WriteReport
+                 ) -> list[tuple[dict[str, Any], np.ndarray]]:
+        """The batch's usable records with their vectors; each unusable one is reported and left out."""
+        labels, good, texts, given = [], [], [], []
+        for record, vector in batch:
+            try:
+                item_id = record.get(self.id_field) if isinstance(record, dict) else None
+                if not isinstance(record, dict):
+                    raise ItemError("record", f"expected a dict, got {type(record).__name__}")
+                if item_id is None or str(item_id).strip() == "":
+                    raise ItemError("record without id", f"missing id field {self.id_field!r}")
+                if vector is None:
+                    texts.append(self.text_of(record))
+                else:
+                    vector = np.asarray(vector, dtype=np.float32).reshape(-1)
+                    if vector.shape[0] != self.encoder.dim or not np.isfinite(vector).all():
+                        raise ItemError(self._label(record), f"vector of dim {vector.shape[0]} (or not finite); "
+                                        f"this collection holds dim {self.encoder.dim}")
+                    given.append(vector)
+            except ItemError as exc:
+                report.skipped.append(Skipped(str(exc.item), exc.reason))
+                continue
+            labels.append(f"id {str(item_id)!r}")
+            good.append(record)
+        if given:
+            return list(zip(good, l2_normalise(np.stack(given)), strict=True))
+        encoded, kept = self._encode_batch(texts, labels, report)
+        return [(good[i], v) for v, i in zip(encoded, kept, strict=True)]
+
     def _write(self, records: Iterable[dict[str, Any]], replace: bool, batch_size: int,
-               progress: Progress | None) -> WriteReport:
+               progress: Progress | None, vectors: np.ndarray | Iterable[np.ndarray] | None = None
+               ) -> WriteReport:
         report = WriteReport()
-        if not self.encoder.is_fitted:
-            records = list(records)
-            self._fit_if_needed(records)
+        if vectors is None:
+            if not self.encoder.is_fitted:
+                records = list(records)
+                self._fit_if_needed(records)
+            pairs: Iterable[tuple[dict[str, Any], Any]] = ((r, None) for r in records)
+        else:
+            records, vectors = list(records), list(vectors)
+            if len(records) != len(vectors):
+                raise JointspaceError(f"{len(records)} records but {len(vectors)} vectors")
+            pairs = zip(records, vectors, strict=True)
         index = self._load_index()
-        new_vectors: list[np.ndarray] = []
-        new_rowids: list[int] = []
+        inserted: dict[int, np.ndarray] = {}  # rowid -> vector, in insertion order
         removed: list[int] = []
         seen: set[str] = set()
         db = self._db
         db.execute("BEGIN IMMEDIATE")
         try:
-            for batch in _batches(records, batch_size):
-                texts, labels, good = [], [], []
-                for record in batch:
-                    try:
-                        item_id = record.get(self.id_field)
-                        if item_id is None or str(item_id).strip() == "":
-                            raise ItemError("record without id", f"missing id field {self.id_field!r}")
-                        texts.append(self.text_of(record))
-                    except ItemError as exc:
-                        report.skipped.append(Skipped(str(exc.item), exc.reason))
-                        continue
-                    labels.append(f"id {str(item_id)!r}")
-                    good.append(record)
-                vectors, kept = self._encode_batch(texts, labels, report)
-                for vector, i in zip(vectors, kept, strict=True):
-                    record = good[i]
+            for batch in _batches(pairs, batch_size):
+                for record, vector in self._prepare(batch, report):
                     item_id = str(record[self.id_field])
                     fields = {k: v for k, v in record.items() if k != self.id_field}
                     old = db.execute("SELECT rowid FROM items WHERE id = ?", (item_id,)).fetchone()
-                    if old is not None:
-                        if not replace and item_id not in seen:
-                            report.skipped.append(Skipped(f"id {item_id!r}", "id exists already (use upsert)"))
-                            continue
-                        db.execute("DELETE FROM items WHERE rowid = ?", (old[0],))
-                        removed.append(old[0])
-                        if item_id in seen:
-                            report.added -= 1
+                    if item_id in seen:  # the same id twice in one write: the last one wins
+                        report.skipped.append(Skipped(f"id {item_id!r}", "duplicate id in the input; "
+                                                      "the last occurrence was kept"))
+                    elif old is not None and not replace:
+                        report.skipped.append(Skipped(f"id {item_id!r}", "id exists already (use upsert)"))
+                        continue
+                    elif old is not None:
                         report.updated += 1
                     else:
                         report.added += 1
+                    if old is not None:
+                        db.execute("DELETE FROM items WHERE rowid = ?", (old[0],))
+                        if inserted.pop(old[0], None) is None:
+                            removed.append(old[0])
                     seen.add(item_id)
                     cur = db.execute("INSERT INTO items (id, fields, vector) VALUES (?, ?, ?)",
                                      (item_id, json.dumps(fields, default=str), vector.tobytes()))
-                    new_rowids.append(cur.lastrowid)
-                    new_vectors.append(vector)
+                    inserted[cur.lastrowid] = vector
                 if progress:
                     progress(len(batch))
             self._bump_generation()
@@ -394,7 +422,7 @@ class Collection:
             db.execute("ROLLBACK")
             self._index = None  # the in-memory index may be ahead of the rolled-back table
             raise
-        self._apply_to_index(index, new_rowids, new_vectors, removed)
+        self._apply_to_index(index, list(inserted), list(inserted.values()), removed)
         return report
 
     def _bump_generation(self) -> None:

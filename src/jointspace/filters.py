@@ -51,6 +51,8 @@ def parse_where(text: str) -> dict[str, Any]:
             )
         field = match["field"]
         if match["op"]:
+            if match["value"].lstrip()[:1] in "<>=!":
+                raise JointspaceError(f"cannot read the filter {part!r}: the value starts with an operator")
             cond = {_TEXT_OPS[match["op"]]: _literal(match["value"])}
         else:
             lexer = shlex.shlex(match["items"], posix=True)

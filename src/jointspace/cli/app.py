@@ -19,7 +19,7 @@ app = typer.Typer(help="jointspace: multimodal embeddings, one joint vector spac
 evaluate_app = typer.Typer(help="Measure encoders and spaces on real data sets.", no_args_is_help=True)
 app.add_typer(evaluate_app, name="evaluate")
 
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)
 out = Console(soft_wrap=True)
 
 

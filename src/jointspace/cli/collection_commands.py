@@ -51,10 +51,11 @@ def index(
             total -= 1
         with progress_bar(f"indexing {data.name}", total) as advance:
             report = col.upsert(records(), batch_size=batch_size, progress=advance)
+        count = len(col)
         col.close()
         skipped = source.skipped + report.skipped
         console.print(f"[green]{out_dir}[/green]: {report.added} added, {report.updated} updated, "
-                      f"{len(skipped)} skipped; {len(col)} items")
+                      f"{len(skipped)} skipped; {count} items")
         for s in skipped[:20]:
             console.print(f"  [yellow]skipped[/yellow] {s}")
         if len(skipped) > 20:

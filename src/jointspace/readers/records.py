@@ -87,7 +87,7 @@ class RecordSource:
             return None
 
         reader = pd.read_csv(self.path, sep=sep, chunksize=self.chunk_size, on_bad_lines=on_bad,
-                             engine="python", encoding_errors="replace")
+                             engine="python", encoding_errors="replace", index_col=False)
         for chunk in reader:
             for row in chunk.to_dict(orient="records"):
                 yield {k: _clean(v) for k, v in row.items()}

@@ -1,0 +1,22 @@
+"""Shared fixtures: small real samples and fresh collections."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+@pytest.fixture(scope="session")
+def wordnet_records() -> list[dict]:
+    """300 real WordNet noun synsets as records: id, word, definition, pos, and a numeric field."""
+    from jointspace.evaluate.datasets import wordnet_sample
+
+    return [
+        {"id": s.id, "word": s.word, "text": s.definition, "pos": s.pos, "n_lemmas": len(s.lemmas),
+         "group": ["a", "b", "c"][i % 3], "rank": i}
+        for i, s in enumerate(wordnet_sample(300, seed=1))
+    ]
