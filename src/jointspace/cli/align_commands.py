@@ -9,7 +9,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from jointspace.cli.app import app, console, fail, out, progress_bar, run_safely
+from jointspace.cli.app import app, console, evaluate_app, fail, out, progress_bar, run_safely
 
 
 def parse_params(items: list[str] | None) -> dict[str, Any]:
@@ -119,3 +119,113 @@ def align_command(
     except KeyboardInterrupt:
         console.print(f"[red]interrupted[/red]: nothing written to {out_dir}")
         raise typer.Exit(130) from None
+
+
+def space_for_index(space_dir: Path, side: str | None, text: list[str], data: Path, out_dir: Path
+                    ) -> tuple[Any, list[str], Any]:
+    """For ``index --space``: the space's encoder for the items' side, the field(s) to embed, and a
+    record fixer that resolves relative file paths against the data file's folder."""
+    from jointspace.align import JointSpace
+    from jointspace.align.pairs import FILE_MODALITIES
+    from jointspace.align.space_encoder import SpaceEncoder
+    from jointspace.errors import JointspaceError
+
+    space = JointSpace.load(space_dir)
+    if side is None:
+        non_text = [name for name, s in (("left", space.left), ("right", space.right)) if s.modality != "text"]
+        side = non_text[0] if len(non_text) == 1 else "right"
+    enc = SpaceEncoder.of(space, side)
+    item_side = space.side(enc.side)
+    if (out_dir / "manifest.json").exists():
+        manifest = json.loads((out_dir / "manifest.json").read_text())
+        if manifest.get("encoder", {}).get("name") != "space":
+            raise JointspaceError(f"{out_dir}: an existing collection built without a space; --space applies "
+                                  "when a collection is created (index into a new --out)")
+    fields = [item_side.field] if text == ["text"] and item_side.field else text
+    if item_side.modality not in FILE_MODALITIES:
+        return enc, fields, None
+    base = data.resolve().parent
+
+    def fix(record: dict[str, Any]) -> dict[str, Any]:
+        for name in fields:
+            value = record.get(name)
+            if isinstance(value, str) and value and not Path(value).is_absolute() and not Path(value).exists():
+                record = {**record, name: str(base / value)}
+        return record
+
+    return enc, fields, fix
+
+
+@app.command("caption")
+def caption_command(
+    image: Path = typer.Argument(..., help="an image file"),
+    captions: Path = typer.Option(..., "--captions", help="candidates: a text file (one per line), a .jsonl/"
+                                  ".csv with a caption field, or a folder of .txt files"),
+    k: int = typer.Option(5, "-k", "--k", min=1, help="how many captions"),
+    space: Path = typer.Option(None, "--space", help="a joint space with image and text sides (default: the "
+                               "zero-shot image-text bridge)"),
+    field: str = typer.Option(None, "--field", help="caption field of a records file (default caption or text)"),
+    as_json: bool = typer.Option(False, "--json", help="print a JSON list of {caption, score, source}"),
+) -> None:
+    """The captions closest to an image, with scores."""
+    from jointspace.align.captions import rank_captions, read_captions
+    from jointspace.errors import ItemError
+
+    def body() -> None:
+        candidates = read_captions(captions, field)
+        try:
+            ranked = rank_captions(str(image), candidates, k=k, space=space)
+        except ItemError as exc:
+            fail(f"{exc.item}: {exc.reason}")
+        if as_json:
+            print(json.dumps([c.to_dict() for c in ranked], ensure_ascii=False))
+            return
+        table = Table(title=f"[bold]{image.name}[/bold]: {len(candidates)} candidate captions")
+        table.add_column("#", justify="right")
+        table.add_column("score", justify="right")
+        table.add_column("caption", overflow="fold")
+        table.add_column("source", style="dim")
+        for rank, c in enumerate(ranked, start=1):
+            table.add_row(str(rank), f"{c.score:.3f}", c.text, c.source)
+        out.print(table)
+
+    run_safely(body)
+
+
+@evaluate_app.command("alignment")
+def evaluate_alignment_command(
+    dataset: str = typer.Option("fashion-mnist", "--dataset", help="fashion-mnist or asterisk-prompts"),
+    method: str = typer.Option("contrastive", "--method", help="bridge (zero-shot), procrustes, cca, contrastive"),
+    right_encoder: str = typer.Option(None, "--right-encoder", help="encoder of the image/audio side for the "
+                                      "learned methods (default: efficientnet for images, speech for audio)"),
+    train_size: int = typer.Option(None, "--train-size", help="training pairs (fashion-mnist default 3000)"),
+    test_size: int = typer.Option(None, "--test-size", help="held-out pairs (fashion-mnist default 2000)"),
+    param: list[str] = typer.Option(None, "--param", help="method parameters, key=value (e.g. head=linear)"),
+    seed: int = typer.Option(0, "--seed"),
+    plot: Path = typer.Option(None, "--plot", help="write a PNG of the space before/after alignment"),
+    as_json: bool = typer.Option(False, "--json", help="print the metrics as one JSON object"),
+) -> None:
+    """Cross-modal retrieval on held-out pairs, both ways: recall@1/5/10, median rank, modality gap."""
+    from jointspace.evaluate.alignment_run import evaluate_alignment
+
+    def body() -> None:
+        params = parse_params(param)
+        with progress_bar(f"{dataset}: encoding", None) as advance:
+            epochs = [0]
+
+            def trained(step: int, total: int, info: dict[str, float]) -> None:
+                epochs[0] = step
+                if info and step % 10 == 0:
+                    console.print(f"  epoch {step}: held-back recall {info['val_recall']:.3f}")
+
+            metrics = evaluate_alignment(dataset, method, right_encoder=right_encoder, train_size=train_size,
+                                         test_size=test_size, seed=seed, params=params, plot=plot,
+                                         progress=advance, train_progress=trained)
+        if plot:
+            console.print(f"plot written to [green]{plot}[/green]")
+        if as_json:
+            print(json.dumps(metrics))
+        else:
+            out.print(metrics_table(f"{dataset}, {method}: held-out pairs, left = text", metrics))
+
+    run_safely(body)

@@ -29,6 +29,8 @@ def index(
     encoder: str = typer.Option("minilm", "--encoder", help="encoder name (see `jointspace encoders`)"),
     index_kind: str = typer.Option("flat", "--index", help="flat (exact) or hnsw"),
     batch_size: int = typer.Option(256, "--batch-size"),
+    space: Path = typer.Option(None, "--space", help="a joint space (jointspace align): items go through it"),
+    side: str = typer.Option(None, "--side", help="with --space: the side the items are (default: not text)"),
 ) -> None:
     """Embed records into a collection. Into an existing DIR, records are upserted by id."""
     from jointspace.collection import Collection
@@ -36,16 +38,23 @@ def index(
 
     def body() -> None:
         source = read_records(data)
-        keep = set(meta or []) | set(text) | {id_field}
+        enc: Any = encoder
+        fields, fix = text, None
+        if space is not None:
+            from jointspace.cli.align_commands import space_for_index
+
+            enc, fields, fix = space_for_index(space, side, text, data, out_dir)
+        keep = set(meta or []) | set(fields) | {id_field}
 
         def records() -> Any:
             for record in source:
+                record = fix(record) if fix else record
                 yield record if not meta else {k: v for k, v in record.items() if k in keep}
 
         if (out_dir / "manifest.json").exists():
             col = Collection.open(out_dir)
         else:
-            col = Collection.create(out_dir, encoder=encoder, fields=text, id_field=id_field, index=index_kind)
+            col = Collection.create(out_dir, encoder=enc, fields=fields, id_field=id_field, index=index_kind)
         total = count_lines(data)
         if total and data.suffix.lower() in (".csv", ".tsv"):
             total -= 1
