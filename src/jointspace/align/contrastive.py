@@ -76,6 +76,8 @@ class ContrastiveAligner(Aligner):
     kept if it does better. Default: residual when both input dims are equal. ``temperature``: the
     starting softmax temperature (learned unless ``learn_temperature=False``). ``val_fraction`` of
     the pairs is held back for early stopping with ``patience`` epochs; the best epoch is kept.
+    ``centre_output``: subtract each side's mean output (over the training pairs) before the final
+    normalisation; InfoNCE leaves the two sides in separate cones (the modality gap), this closes it.
     """
 
     name = "contrastive"
@@ -84,7 +86,8 @@ class ContrastiveAligner(Aligner):
     def __init__(self, dim: int | None = None, head: str = "mlp", hidden: int = 512, dropout: float = 0.1,
                  residual: bool | None = None, epochs: int = 200, batch_size: int = 256, lr: float = 1e-3,
                  weight_decay: float = 1e-4, temperature: float = 0.07, learn_temperature: bool = True,
-                 val_fraction: float = 0.15, patience: int = 15, seed: int = 0) -> None:
+                 val_fraction: float = 0.15, patience: int = 15, centre_output: bool = True,
+                 seed: int = 0) -> None:
         super().__init__()
         if head not in HEADS:
             raise JointspaceError(f"contrastive: head must be one of {HEADS}, got {head!r}")
@@ -96,6 +99,7 @@ class ContrastiveAligner(Aligner):
         self.epochs, self.batch_size, self.lr, self.weight_decay = epochs, batch_size, lr, weight_decay
         self.temperature, self.learn_temperature = temperature, learn_temperature
         self.val_fraction, self.patience, self.seed = val_fraction, patience, seed
+        self.centre_output = centre_output
         self.history: list[dict[str, float]] = []
 
     def _shape(self, left_dim: int, right_dim: int) -> tuple[int, bool]:
@@ -184,6 +188,10 @@ class ContrastiveAligner(Aligner):
             rhead.eval()
             state = self._export(lhead, rhead, lmean, rmean, dim, residual)
             self.state = {**state, "left_dim": np.array(left.shape[1]), "right_dim": np.array(right.shape[1])}
+            if self.centre_output:
+                for side, x in (("left", left[train]), ("right", right[train])):
+                    state[f"{side}_out_mean"] = self._unit_outputs(x.astype(np.float64), side).mean(axis=0)
+                self.state.update(state)
             metrics = cross_modal_metrics(self.transform_left(left[val]), self.transform_right(right[val]),
                                           groups[val], groups[val])
             score = float(np.mean([metrics[d][f"recall@{k}"] for d in ("left->right", "right->left")
@@ -232,10 +240,18 @@ class ContrastiveAligner(Aligner):
                 state[f"{side}_b{i}"] = layer.bias.detach().numpy().astype(np.float64)
         return state
 
-    def _map(self, vectors: np.ndarray, side: str) -> np.ndarray:
+    def _unit_outputs(self, vectors: np.ndarray, side: str) -> np.ndarray:
+        """The head's outputs, unit length (what the loss compared)."""
         s = self.state
         x = vectors - s[f"{side}_mean"]
         out = x @ s[f"{side}_w0"] + s[f"{side}_b0"]
         if f"{side}_w1" in s:
             out = _gelu(out) @ s[f"{side}_w1"] + s[f"{side}_b1"]
-        return x + out if bool(s.get("residual", False)) else out
+        out = x + out if bool(s.get("residual", False)) else out
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        return np.divide(out, norms, out=np.zeros_like(out), where=norms > 0)
+
+    def _map(self, vectors: np.ndarray, side: str) -> np.ndarray:
+        out = self._unit_outputs(vectors, side)
+        centre = self.state.get(f"{side}_out_mean")
+        return out - centre if centre is not None else out
