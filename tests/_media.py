@@ -43,3 +43,15 @@ def png_bomb(path: Path, side: int = 30_000) -> Path:
         fh.write(chunk(b"IDAT", bytes(body)))
         fh.write(chunk(b"IEND", b""))
     return path
+
+
+def long_wav(path: Path, seconds: int = 2 * 3600, rate: int = 8000) -> Path:
+    """A valid 16-bit mono WAV of ``seconds`` of silence, written sparsely (no 100 MB of zeros on disk)."""
+    n_bytes = seconds * rate * 2
+    header = (b"RIFF" + struct.pack("<I", 36 + n_bytes) + b"WAVE"
+              + b"fmt " + struct.pack("<IHHIIHH", 16, 1, 1, rate, rate * 2, 2, 16)
+              + b"data" + struct.pack("<I", n_bytes))
+    with open(path, "wb") as fh:
+        fh.write(header)
+        fh.truncate(len(header) + n_bytes)
+    return path

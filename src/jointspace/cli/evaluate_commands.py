@@ -9,7 +9,7 @@ from rich.table import Table
 
 from jointspace.cli.app import evaluate_app, fail, out, progress_bar, run_safely
 
-RETRIEVAL_DATASETS = ("wordnet-gloss",)
+RETRIEVAL_DATASETS = ("wordnet-gloss", "asterisk-prompts")
 
 
 def print_metrics(title: str, metrics: dict[str, float], as_json: bool) -> None:
@@ -39,6 +39,11 @@ def retrieval(
         if dataset == "wordnet-gloss":
             with progress_bar(f"{dataset} / {encoder}", size) as advance:
                 metrics = ev.wordnet_gloss(encoder, n=size, seed=seed, progress=advance)
+        elif dataset == "asterisk-prompts":  # transcript -> audio; --encoder names the text encoder
+            from jointspace.evaluate.speech_retrieval import asterisk_prompts
+
+            with progress_bar(f"{dataset} / speech", min(size, 568)) as advance:
+                metrics = asterisk_prompts(n=size, seed=seed, progress=advance, text_encoder=encoder, cache=False)
         else:
             fail(f"unknown dataset {dataset!r}; use one of {RETRIEVAL_DATASETS}")
         print_metrics(f"{dataset} retrieval, encoder {encoder}", metrics, as_json)

@@ -15,6 +15,9 @@ _REGISTRY: dict[str, str] = {
     "tfidf": "jointspace.encoders.tfidf:TfidfEncoder",
     "efficientnet": "jointspace.encoders.efficientnet:EfficientNetEncoder",
     "image-text": "jointspace.encoders.image_text:ImageTextEncoder",
+    "speech": "jointspace.encoders.speech:SpeechEncoder",
+    "voice": "jointspace.encoders.voice:VoiceEncoder",
+    "audio-stats": "jointspace.encoders.audio_stats:AudioStatsEncoder",
     "space": "jointspace.align.space_encoder:SpaceEncoder",  # a learned joint space (jointspace.align)
 }
 _EXTRA: dict[str, Callable[..., Encoder]] = {}
