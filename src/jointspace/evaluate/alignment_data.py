@@ -72,18 +72,17 @@ def fashion_pairs(split: str, n: int, seed: int = 0) -> PairSet:
 
 
 def asterisk_pairs(split: str, n: int | None = None, seed: int = 0) -> PairSet:
-    """Prompts of the fixed split (``train``: 4 of every 5 by sorted name, ``test``: the 5th)."""
-    from jointspace.evaluate.asterisk_data import load_asterisk_prompts
+    """Prompts of the fixed split (``train``: 4 of every 5 by sorted name, ``test``: every 5th)."""
+    from jointspace.evaluate.asterisk_data import load_prompts, normalise
 
-    prompts = sorted(load_asterisk_prompts(), key=lambda p: p.name)
+    prompts = sorted(load_prompts(), key=lambda p: p.name)
     chosen = [p for i, p in enumerate(prompts) if (i % 5 == 4) == (split == "test")]
     if n is not None and n < len(chosen):
         keep = np.sort(np.random.default_rng(seed).choice(len(chosen), n, replace=False))
         chosen = [chosen[i] for i in keep]
-    texts = [p.text for p in chosen]
-    _, groups = np.unique([t.lower().strip() for t in texts], return_inverse=True)  # a repeated text: one group
-    return PairSet("asterisk-prompts", split, texts, [str(p.path) for p in chosen], [p.name for p in chosen],
-                   groups.astype(np.int64), None, None, ("text", "audio"))
+    _, groups = np.unique([normalise(p.transcript) for p in chosen], return_inverse=True)  # same words: one group
+    return PairSet("asterisk-prompts", split, [p.transcript for p in chosen], [str(p.path) for p in chosen],
+                   [p.name for p in chosen], groups.astype(np.int64), None, None, ("text", "audio"))
 
 
 def load_pairs(dataset: str, split: str, n: int | None = None, seed: int = 0) -> PairSet:

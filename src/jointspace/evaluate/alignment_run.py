@@ -57,7 +57,11 @@ def right_vectors(pairs: PairSet, name: str, progress: Advance | None = None) ->
             return np.ascontiguousarray(both[:, :1280])
         return encoder("image-text").from_proba(both[:, 1280:])
     enc = encoder(name)
-    return cached_vectors(pairs.name, name, pairs.keys, pairs.right, lambda items: enc.encode(items),
+    key = name
+    if not enc.is_fitted:  # e.g. audio-stats learns a standardisation: from the training split only
+        enc.fit(load_pairs(pairs.name, "train").right)
+        key = f"{name}-fitted-on-train"
+    return cached_vectors(pairs.name, key, pairs.keys, pairs.right, lambda items: enc.encode(items),
                           batch_size=16, progress=progress)
 
 
@@ -77,7 +81,9 @@ def evaluate_alignment(dataset: str, method: str, right_encoder: str | None = No
         method, **({"seed": seed} if method == "contrastive" else {}), **(params or {}))
     test = load_pairs(dataset, "test", test_size, seed)
     left_test = text_vectors(test.left)
-    bridge = (left_test, right_vectors(test, BRIDGES[dataset], progress))
+    bridge = None
+    if aligner is None or plot:  # the bridge's vectors only when scored or drawn (speech is slow to encode)
+        bridge = (left_test, right_vectors(test, BRIDGES[dataset], progress))
     joint = bridge
     if aligner is not None:
         train = load_pairs(dataset, "train", train_size, seed)
@@ -85,8 +91,9 @@ def evaluate_alignment(dataset: str, method: str, right_encoder: str | None = No
         aligner.fit(text_vectors(train.left), right_vectors(train, name, progress), groups=train.groups,
                     progress=train_progress)
         joint = (aligner.transform_left(left_test), aligner.transform_right(right_vectors(test, name)))
+    assert joint is not None
     metrics = cross_modal_metrics(joint[0], joint[1], test.groups, test.groups)
-    if plot:
+    if plot and bridge is not None:
         from jointspace.align.plot import Panel, plot_joint_space
 
         panels = [Panel(f"before: zero-shot bridge ({BRIDGES[dataset]})", *bridge, test.classes, test.classes)]
