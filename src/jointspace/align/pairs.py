@@ -42,6 +42,8 @@ class SideSpec:
         if kind in MODALITIES:
             modality = kind
             enc_name = encoder or DEFAULT_ENCODERS.get(kind)
+        elif kind == "space":
+            raise JointspaceError(f"side {spec!r}: a space cannot feed another space; name the side's own encoder")
         elif kind in available():
             if encoder and encoder != kind:
                 raise JointspaceError(f"side {spec!r} names encoder {kind!r} but --encoder says {encoder!r}")
