@@ -2,6 +2,7 @@
 
 __version__ = "0.1.0"
 
+from jointspace.align import JointSpace, align, load_space  # noqa: E402
 from jointspace.collection import Collection, Hit, WriteReport  # noqa: E402
 from jointspace.encoders import Encoder, encoder, load_encoder  # noqa: E402
 from jointspace.encoders import available as available_encoders
@@ -14,11 +15,14 @@ __all__ = [
     "FormatError",
     "Hit",
     "ItemError",
+    "JointSpace",
     "JointspaceError",
     "WriteReport",
     "__version__",
+    "align",
     "available_encoders",
     "encoder",
     "load_encoder",
+    "load_space",
     "read_records",
 ]

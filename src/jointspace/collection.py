@@ -376,8 +376,8 @@ class Collection:
         return self.encoder.encode([query])
 
     def _embed_texts(self, texts: list[str]) -> np.ndarray:
-        """Text queries: media encoders that live in the text space embed them with their text encoder."""
-        if self.encoder.modality != "text" and hasattr(self.encoder, "encode_text"):
+        """Text queries: through the encoder's own text path when it has one (a bridge, or a joint space)."""
+        if hasattr(self.encoder, "encode_text"):
             return self.encoder.encode_text(texts)
         return self.encoder.encode(texts)
 

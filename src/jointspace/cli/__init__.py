@@ -7,9 +7,10 @@ import jointspace.cli.recommend_commands  # noqa: F401  (registers recommend, in
 import jointspace.cli.scale_commands  # noqa: F401  (migrate)
 import jointspace.cli.serve_commands  # noqa: F401  (registers `serve`)
 from jointspace.cli import (  # noqa: F401  (registers commands)
+    align_commands,
     collection_commands,
     evaluate_commands,
-    media_commands,  # noqa: F401  (registers)
+    media_commands,
 )
 from jointspace.cli.app import app
 

@@ -46,6 +46,8 @@ def index(
     video: list[str] = typer.Option(None, "--video", help="field(s) holding video file paths"),
     param: list[str] = typer.Option(None, "--param", "-p", help="encoder parameter KEY=VALUE (JSON value, or text), "
                                     "e.g. -p dim=100 or -p lexicon=themes.json; repeatable"),
+    space: Path = typer.Option(None, "--space", help="a joint space (jointspace align): items go through it"),
+    side: str = typer.Option(None, "--side", help="with --space: the side the items are (default: not text)"),
 ) -> None:
     """Embed records into a collection. Into an existing one, records are upserted by id.
 
@@ -85,9 +87,17 @@ def index(
         if engine != "local":
             raise JointspaceError(f"unknown engine {engine!r}; use local or ray")
         source = read_records(data)
+        enc: Any = encoder
+        fields, fix = text, None
+        if space is not None:
+            from jointspace.cli.align_commands import space_for_index
+
+            enc, fields, fix = space_for_index(space, side, text, data, Path(out_dir or "."))
+            keep = set(meta or []) | set(fields) | {id_field}
 
         def records() -> Any:
             for record in source:
+                record = fix(record) if fix else record
                 record = media_cli.resolve_media(record, list(media), data.parent) if media else record
                 yield record if not meta else {k: v for k, v in record.items() if k in keep}
 
@@ -96,7 +106,7 @@ def index(
                                  fields=[*text, *media], id_field=id_field, index=index_kind, shards=shards,
                                  media=media, **parse_params(param))
         else:
-            col = open_or_create(target, encoder=encoder, fields=text, id_field=id_field, index=index_kind,
+            col = open_or_create(target, encoder=enc, fields=fields, id_field=id_field, index=index_kind,
                                  shards=shards, **parse_params(param))
         total = count_lines(data)
         if total and data.suffix.lower() in (".csv", ".tsv"):

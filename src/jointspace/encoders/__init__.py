@@ -29,6 +29,7 @@ _REGISTRY: dict[str, str] = {
     "spacy-vectors": "jointspace.encoders.spacy_vectors:SpacyVectorsEncoder",
     "theme": "jointspace.encoders.theme:ThemeEncoder",
     "metric-space": "jointspace.tasks.spaces:SpaceEncoder",  # an encoder projected or fused (tasks/nearest)
+    "space": "jointspace.align.space_encoder:SpaceEncoder",  # a learned joint space (jointspace.align)
 }
 _EXTRA: dict[str, Callable[..., Encoder]] = {}
 
