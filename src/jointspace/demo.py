@@ -10,8 +10,8 @@ from rich.table import Table
 
 from jointspace.cli.app import console, out, progress_bar
 from jointspace.collection import Collection
+from jointspace.evaluate.classic_tasks import wordnet_gloss
 from jointspace.evaluate.datasets import wordnet_synsets
-from jointspace.evaluate.retrieval import wordnet_gloss
 
 QUERIES = {
     "a large wild cat with black stripes": "tiger",
