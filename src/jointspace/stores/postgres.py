@@ -146,6 +146,7 @@ class PostgresCollection:
     _label = Collection._label
     _encode_batch = Collection._encode_batch
     embed_query = Collection.embed_query
+    _embed_texts = Collection._embed_texts
     embed_queries = Collection.embed_queries
 
     def __init__(self, url: str, conn: Any, table: str, manifest: dict[str, Any], encoder: Encoder) -> None:
@@ -395,9 +396,10 @@ class PostgresCollection:
                         continue
                     labels.append(f"id {str(item_id)!r}")
                     good.append(record)
-                vectors, kept = self._encode_batch(texts, labels, report)
-                rows = [(str(good[i][self.id_field]), {k: v for k, v in good[i].items() if k != self.id_field}, v)
-                        for v, i in zip(vectors, kept, strict=True)]
+                vectors, kept, details = self._encode_batch(texts, labels, report)
+                rows = [(str(good[i][self.id_field]),
+                         {k: v for k, v in {**detail, **good[i]}.items() if k != self.id_field}, v)
+                        for v, i, detail in zip(vectors, kept, details, strict=True)]
                 self._store_rows(rows, replace, seen, report)
                 if progress:
                     progress(len(batch))
