@@ -475,7 +475,7 @@ class Collection:
         item_id = record.get(self.id_field)
         return f"id {item_id!r}" if item_id is not None else "record without id"
 
-    def add(self, records: Iterable[dict[str, Any]], batch_size: int = 256, progress: Progress | None = None,
+    def add(self, records: Iterable[dict[str, Any]], batch_size: int = 1024, progress: Progress | None = None,
             vectors: np.ndarray | Iterable[np.ndarray] | None = None) -> WriteReport:
         """Add new records (an id already present is skipped and reported; use ``upsert`` to replace).
 
@@ -484,7 +484,7 @@ class Collection:
         """
         return self._write(records, replace=False, batch_size=batch_size, progress=progress, vectors=vectors)
 
-    def upsert(self, records: Iterable[dict[str, Any]], batch_size: int = 256, progress: Progress | None = None,
+    def upsert(self, records: Iterable[dict[str, Any]], batch_size: int = 1024, progress: Progress | None = None,
                vectors: np.ndarray | Iterable[np.ndarray] | None = None) -> WriteReport:
         """Add records, replacing any item with the same id."""
         return self._write(records, replace=True, batch_size=batch_size, progress=progress, vectors=vectors)

@@ -32,7 +32,7 @@ def index(
     encoder: str = typer.Option("minilm", "--encoder", help="encoder name (see `jointspace encoders`)"),
     index_kind: str = typer.Option(None, "--index", help="flat (exact) or hnsw; default flat in a directory, "
                                                          "hnsw in PostgreSQL"),
-    batch_size: int = typer.Option(256, "--batch-size"),
+    batch_size: int = typer.Option(1024, "--batch-size", help="records per encode step (sorted by length within it)"),
     shards: int = typer.Option(None, "--shards", help="a new directory collection split into N shards, "
                                                       "searched in parallel"),
     engine: str = typer.Option("local", "--engine", help="local (this process) or ray (a Ray Data job)"),
