@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from jointspace.errors import ItemError
+from jointspace.readers.files import checked_file
 
 SAMPLE_RATE = 16_000
 MAX_SECONDS = 600.0  # 10 minutes: speech recognition runs at about real time on one core
@@ -118,15 +119,7 @@ def load_audio(item: AudioInput, sample_rate: int = SAMPLE_RATE, max_seconds: fl
         samples = resample(np.asarray(samples, dtype=np.float32), int(rate), sample_rate)
         source: Any = None
     elif isinstance(item, str | Path):
-        path = Path(item)
-        if not path.is_file():
-            raise ItemError(label, "no such file")
-        size = path.stat().st_size
-        if size == 0:
-            raise ItemError(label, "empty file (0 bytes)")
-        if size > max_bytes:
-            raise ItemError(label, f"file of {size / 2**20:.0f} MiB is over the {max_bytes / 2**20:.0f} MiB limit")
-        source = str(path)
+        source = str(checked_file(item, label, max_bytes))
     elif isinstance(item, bytes | bytearray):
         if not item:
             raise ItemError(label, "empty audio data")

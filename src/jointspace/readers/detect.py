@@ -11,6 +11,7 @@ from pathlib import Path
 
 from jointspace.errors import ItemError
 from jointspace.readers.audio import EXTENSIONS as AUDIO_EXTENSIONS
+from jointspace.readers.files import checked_file
 from jointspace.readers.images import EXTENSIONS as IMAGE_EXTENSIONS
 
 VIDEO_EXTENSIONS = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ogv", ".wmv", ".flv"}
@@ -74,11 +75,7 @@ def _looks_like_text(head: bytes) -> bool:
 
 def detect_modality(path: str | Path) -> str:
     """"text", "image", "audio" or "video", from the content; ItemError naming the file otherwise."""
-    path = Path(path)
-    if not path.is_file():
-        raise ItemError(str(path), "no such file")
-    if path.stat().st_size == 0:
-        raise ItemError(str(path), "empty file (0 bytes)")
+    path = checked_file(path)
     with open(path, "rb") as fh:
         head = fh.read(4096)
     claimed = claimed_modality(path)

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from jointspace.errors import ItemError
+from jointspace.readers.files import checked_file
 
 FORMATS = {"JPEG", "MPO", "PNG", "WEBP", "GIF", "BMP", "TIFF"}
 EXTENSIONS = {".jpg", ".jpeg", ".jpe", ".png", ".webp", ".gif", ".bmp", ".dib", ".tif", ".tiff"}
@@ -71,15 +72,7 @@ def load_image(item: ImageInput, max_pixels: int = MAX_PIXELS, max_bytes: int = 
             raise ItemError(label, f"array of shape {item.shape} is not an image")
         return to_rgb(Image.fromarray(np.ascontiguousarray(item).astype(np.uint8)))
     if isinstance(item, str | Path):
-        path = Path(item)
-        if not path.is_file():
-            raise ItemError(label, "no such file")
-        size = path.stat().st_size
-        if size == 0:
-            raise ItemError(label, "empty file (0 bytes)")
-        if size > max_bytes:
-            raise ItemError(label, f"file of {size / 2**20:.0f} MiB is over the {max_bytes / 2**20:.0f} MiB limit")
-        source: Any = path
+        source: Any = checked_file(item, label, max_bytes)
     elif isinstance(item, bytes | bytearray):
         if not item:
             raise ItemError(label, "empty image data")

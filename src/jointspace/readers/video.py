@@ -14,6 +14,7 @@ import numpy as np
 
 from jointspace.errors import ItemError
 from jointspace.readers.audio import SAMPLE_RATE, load_audio
+from jointspace.readers.files import checked_file
 
 MAX_SECONDS = 3 * 3600.0
 
@@ -38,12 +39,8 @@ def load_video(path: str | Path, frames: int = 8, every: float | None = None, au
     """Sampled frames and the audio track of a video file."""
     import av
 
-    path = Path(path)
+    path = checked_file(path)
     label = str(path)
-    if not path.is_file():
-        raise ItemError(label, "no such file")
-    if path.stat().st_size == 0:
-        raise ItemError(label, "empty file (0 bytes)")
     try:
         container = av.open(str(path))
     except (av.error.FFmpegError, OSError, ValueError) as exc:
