@@ -176,3 +176,17 @@ def test_map_of_a_collection(sms: pd.DataFrame, tmp_path: Path) -> None:
     assert all(c["top_terms"] for c in clusters if c["size"] > 5)
     result = runner.invoke(app, ["map", str(tmp_path / "col"), "--color-by", "colour", "--out", str(png)])
     assert result.exit_code == 1 and "colour" in result.output
+
+
+def test_text_the_encoder_cannot_embed_gets_zero_text_features() -> None:
+    """lsa rejects a text with no known word; as a classifier feature it becomes zeros, the batch goes on."""
+    import numpy as np
+
+    from jointspace.tasks.features import EncoderFeatures
+
+    corpus = ["free prize call now", "win cash prize today", "see you at lunch", "meeting moved to noon",
+              "call me when you are free", "lunch today at noon"]
+    features = EncoderFeatures("lsa", {"dim": 3}).fit(corpus)
+    out = features.transform(["win a free prize", "zzzz qqqq", "lunch at noon"])
+    assert out.shape == (3, 3)
+    assert np.allclose(out[1], 0) and not np.allclose(out[0], 0) and not np.allclose(out[2], 0)

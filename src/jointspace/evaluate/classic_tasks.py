@@ -25,7 +25,8 @@ import numpy as np
 from jointspace.collection import Collection
 from jointspace.encoders import Encoder
 from jointspace.encoders import encoder as make_encoder
-from jointspace.errors import ItemError, JointspaceError
+from jointspace.encoders.base import encode_robust
+from jointspace.errors import JointspaceError
 from jointspace.evaluate.classic_data import rotten_tomatoes, synset_text, word_pairs
 from jointspace.evaluate.datasets import wordnet_sample, wordnet_synsets
 from jointspace.evaluate.metrics import first_relevant_rank, retrieval_metrics
@@ -44,24 +45,6 @@ def resolve_fit_on(enc: Encoder, fit_on: str) -> str:
     if fit_on == "auto":
         return "corpus" if enc.name in LATENT else "indexed"
     return fit_on
-
-
-def encode_robust(enc: Encoder, texts: list[str], batch_size: int = 512) -> tuple[np.ndarray, np.ndarray]:
-    """Vectors of ``texts`` and a mask of those that could be embedded (rejected ones are zero rows)."""
-    out = np.zeros((len(texts), enc.dim), dtype=np.float32)
-    ok = np.zeros(len(texts), dtype=bool)
-    for start in range(0, len(texts), batch_size):
-        keep = list(range(start, min(start + batch_size, len(texts))))
-        while keep:
-            try:
-                out[keep] = enc.encode([texts[i] for i in keep])
-                ok[keep] = True
-                break
-            except ItemError as exc:
-                if exc.position is None:
-                    raise
-                keep.pop(exc.position)
-    return out, ok
 
 
 def _retrieve(enc: Encoder, items: list[tuple[str, str]], queries: list[str], answers: list[str], k: int,

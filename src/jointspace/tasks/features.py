@@ -23,6 +23,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
 from jointspace.encoders import encoder as make_encoder
+from jointspace.encoders.base import encode_robust
 
 MISSING = "(missing)"
 _CACHE: dict[str, dict[str, np.ndarray]] | None = None
@@ -92,7 +93,9 @@ class EncoderFeatures(BaseEstimator, TransformerMixin):
         todo = list(dict.fromkeys(t for t in texts if t not in store))
         for start in range(0, len(todo), self.chunk):
             part = todo[start:start + self.chunk]
-            for text, vector in zip(part, self.encoder_.encode(part, batch_size=self.batch_size), strict=True):
+            # a text the encoder cannot embed (lsa: no known word) gets zero text features; metadata still counts
+            vectors, _ = encode_robust(self.encoder_, part, batch_size=self.batch_size)
+            for text, vector in zip(part, vectors, strict=True):
                 store[text] = vector
             if _PROGRESS is not None:
                 _PROGRESS(len(part))
