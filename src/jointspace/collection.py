@@ -40,6 +40,8 @@ FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 DB = "items.sqlite"
 HNSW_FILE = "hnsw.faiss"
+#: records per encode step of add/upsert: texts are length-sorted within a step, so bigger steps pad less
+WRITE_BATCH = 1024
 
 Progress = Callable[[int], None]
 
@@ -475,7 +477,7 @@ class Collection:
         item_id = record.get(self.id_field)
         return f"id {item_id!r}" if item_id is not None else "record without id"
 
-    def add(self, records: Iterable[dict[str, Any]], batch_size: int = 1024, progress: Progress | None = None,
+    def add(self, records: Iterable[dict[str, Any]], batch_size: int = WRITE_BATCH, progress: Progress | None = None,
             vectors: np.ndarray | Iterable[np.ndarray] | None = None) -> WriteReport:
         """Add new records (an id already present is skipped and reported; use ``upsert`` to replace).
 
@@ -484,7 +486,7 @@ class Collection:
         """
         return self._write(records, replace=False, batch_size=batch_size, progress=progress, vectors=vectors)
 
-    def upsert(self, records: Iterable[dict[str, Any]], batch_size: int = 1024, progress: Progress | None = None,
+    def upsert(self, records: Iterable[dict[str, Any]], batch_size: int = WRITE_BATCH, progress: Progress | None = None,
                vectors: np.ndarray | Iterable[np.ndarray] | None = None) -> WriteReport:
         """Add records, replacing any item with the same id."""
         return self._write(records, replace=True, batch_size=batch_size, progress=progress, vectors=vectors)

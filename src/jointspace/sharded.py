@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from jointspace import __version__
-from jointspace.collection import Collection, Hit, Progress, WriteReport, _write_json_atomic
+from jointspace.collection import WRITE_BATCH, Collection, Hit, Progress, WriteReport, _write_json_atomic
 from jointspace.encoders import Encoder
 from jointspace.encoders import encoder as make_encoder
 from jointspace.errors import FormatError, JointspaceError
@@ -190,11 +190,11 @@ class ShardedCollection:
         flush()
         return report
 
-    def add(self, records: Iterable[dict[str, Any]], batch_size: int = 256,
+    def add(self, records: Iterable[dict[str, Any]], batch_size: int = WRITE_BATCH,
             progress: Progress | None = None) -> WriteReport:
         return self._write(records, replace=False, batch_size=batch_size, progress=progress)
 
-    def upsert(self, records: Iterable[dict[str, Any]], batch_size: int = 256,
+    def upsert(self, records: Iterable[dict[str, Any]], batch_size: int = WRITE_BATCH,
                progress: Progress | None = None) -> WriteReport:
         return self._write(records, replace=True, batch_size=batch_size, progress=progress)
 

@@ -30,7 +30,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import numpy as np
 
 from jointspace import __version__
-from jointspace.collection import Collection, Hit, Progress, WriteReport, _batches
+from jointspace.collection import WRITE_BATCH, Collection, Hit, Progress, WriteReport, _batches
 from jointspace.encoders import Encoder, load_encoder
 from jointspace.encoders import encoder as make_encoder
 from jointspace.errors import FormatError, ItemError, JointspaceError
@@ -355,12 +355,12 @@ class PostgresCollection:
         return out
 
     # -- writing ------------------------------------------------------------------------------------
-    def add(self, records: Iterable[dict[str, Any]], batch_size: int = 256,
+    def add(self, records: Iterable[dict[str, Any]], batch_size: int = WRITE_BATCH,
             progress: Progress | None = None) -> WriteReport:
         """Add new records (an id already present is skipped and reported; use ``upsert`` to replace)."""
         return self._write(records, replace=False, batch_size=batch_size, progress=progress)
 
-    def upsert(self, records: Iterable[dict[str, Any]], batch_size: int = 256,
+    def upsert(self, records: Iterable[dict[str, Any]], batch_size: int = WRITE_BATCH,
                progress: Progress | None = None) -> WriteReport:
         """Add records, replacing any item with the same id."""
         return self._write(records, replace=True, batch_size=batch_size, progress=progress)
