@@ -73,7 +73,7 @@ def bench_search(n: int, n_queries: int, m: int, ef_construction: int, ef_search
 
     from jointspace import Collection
     from jointspace.encoders.minilm import MiniLMEncoder
-    from jointspace.index import top_k
+    from jointspace.ranking import top_k
 
     vecs = vectors(n)
     ids, _, words = glosses(n)

@@ -39,7 +39,7 @@ def bench_search(n: int, n_queries: int, k: int, dim: int = 384) -> dict:
     import faiss
 
     from jointspace import Collection
-    from jointspace.index import VectorIndex
+    from jointspace.stores.embedded.index import VectorIndex
 
     rng = np.random.default_rng(0)
     matrix = rng.normal(size=(n, dim)).astype(np.float32)

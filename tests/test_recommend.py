@@ -129,13 +129,10 @@ def test_vector_field_write_is_atomic(col: Collection) -> None:
     before = col.field_vectors("behaviour")
     folders = sorted(p.name for p in (col.path / "vectors").iterdir())
 
-    def boom(db: object) -> None:
-        raise RuntimeError("crash inside the transaction")
-
-    from jointspace.named_vectors import write_field
-
-    with pytest.raises(RuntimeError):
-        write_field(col, "behaviour", [("space-1", np.ones(8))], encoder=BehaviourEncoder(factors=8), also=boom)
+    # an interaction that cannot be stored fails inside the field's transaction, after its vectors were written
+    with pytest.raises(AttributeError):
+        col.store.put_field("behaviour", {"space-1": np.ones(8, np.float32)}, 8, BehaviourEncoder(factors=8), {},
+                            True, interactions=[object()])
     after = col.field_vectors("behaviour")
     assert after.keys() == before.keys() and all(np.array_equal(after[k], before[k]) for k in before)
     col.encode_field("words", "tfidf", ["title"])  # the next write removes the orphan folder

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from jointspace import Collection, FormatError
 from jointspace.cli import app
 from jointspace.evaluate.datasets import wordnet_sample
-from jointspace.sharded import ShardedCollection, shard_of
+from jointspace.stores.sharded import shard_of
 
 
 @pytest.fixture(scope="module")
@@ -32,12 +32,14 @@ def same_top_k(a: list, b: list) -> bool:
 def test_sharded_search_equals_single_collection(records: list[dict], tmp_path: Path) -> None:
     single = Collection.create(tmp_path / "one", encoder="tfidf")
     single.add(records)
-    sharded = ShardedCollection.create(tmp_path / "many", shards=3, encoder="tfidf")
+    sharded = Collection.create(tmp_path / "many", shards=3, encoder="tfidf")
     report = sharded.add(records + [{"id": "bad", "text": ""}])
     assert (report.added, len(report.skipped)) == (len(records), 1)
-    assert len(sharded) == len(records) and all(len(s) > 60 for s in sharded.shards)
-    # one encoder, fitted once on everything, shared by all shards
-    assert all(s.encoder is sharded.encoder for s in sharded.shards)
+    assert len(sharded) == len(records) and all(len(s) > 60 for s in sharded.store.shards)
+    # one encoder, fitted once on everything: its committed state lives in shard 0 and reopens fitted
+    reopened = Collection.open(tmp_path / "many")
+    assert reopened.encoder.is_fitted and reopened.search(records[3]["text"], k=1)[0].id == records[3]["id"]
+    reopened.close()
     queries = [r["text"] for r in records[:25]] + ["a small domestic animal", "a piece of music"]
     for where in (None, "n >= 3", {"n": {"$in": [1, 2]}}):
         ours = sharded.search_batch(queries, k=10, where=where)
@@ -47,18 +49,18 @@ def test_sharded_search_equals_single_collection(records: list[dict], tmp_path: 
 
 
 def test_sharded_writes_and_reopen(records: list[dict], tmp_path: Path) -> None:
-    col = ShardedCollection.create(tmp_path / "s", shards=4, encoder="tfidf")
+    col = Collection.create(tmp_path / "s", shards=4, encoder="tfidf")
     col.add(records[:100])
     one = records[0]["id"]
     assert one in col and col.get(one)["word"] == records[0]["word"]
-    assert col.shards[shard_of(one, 4)].get(one)["word"] == records[0]["word"]
+    assert col.store.shards[shard_of(one, 4)].get([one])[one]["word"] == records[0]["word"]
     rep = col.upsert([{**records[0], "word": "changed"}, records[150]])
     assert (rep.added, rep.updated) == (1, 1)
     rep = col.delete([records[1]["id"], "nope"])
     assert rep.deleted == 1 and len(rep.skipped) == 1
     col.close()
     again = Collection.open(tmp_path / "s")
-    assert isinstance(again, ShardedCollection)
+    assert again.backend == "sharded"
     assert len(again) == 100 and again.get(one)["word"] == "changed" and records[1]["id"] not in again
     assert sorted(again.ids()) == sorted(i for b in again.iter_items() for i in b[0])
     assert again.info()["shards"] == 4 and sum(again.info()["shard_counts"]) == 100
@@ -80,5 +82,5 @@ def test_cli_sharded_index_and_migrate(records: list[dict], tmp_path: Path) -> N
     res = runner.invoke(app, ["migrate", str(tmp_path / "c"), str(tmp_path / "flat")])
     assert res.exit_code == 0, res.output
     flat = Collection.open(tmp_path / "flat")
-    assert not isinstance(flat, ShardedCollection) and len(flat) == 80
+    assert flat.backend == "embedded" and len(flat) == 80
     assert flat.search(records[9]["text"], k=1)[0].id == records[9]["id"]

@@ -1,209 +1,111 @@
-"""The embedded collection: a directory holding items, vectors and an index, crash-safe.
+"""The Collection: THE facade over any store (embedded directory, sharded directory, PostgreSQL).
 
-Layout::
-
-    manifest.json     format version, encoder name/dim/modality, indexed fields, index settings
-    encoder/          the encoder's saved state (fitted vocabularies and such)
-    items.sqlite      ids, fields (JSON) and vectors (float32 BLOBs); WAL mode
-    hnsw.faiss        HNSW graph cache (only with index kind "hnsw"), written by atomic rename
-
-SQLite is the single commit point: an ``add``/``upsert``/``delete`` is one transaction, so a process
-killed mid-write leaves the previous state. The in-memory index is derived from the table and rebuilt
-when another process has written (a ``generation`` counter), so the index can never disagree with it.
+It validates records, fits a data-learning encoder on the first write, encodes (an item the encoder
+rejects is reported, the batch goes on), and hands finished rows to the store, one transaction per batch.
+It turns every kind of query (text, a file path, uploaded bytes, a vector, a dict of parts) into a vector
+in the collection's space in ONE place, ``embed_query``, which the CLI, the HTTP API and the page all call.
+Which backend holds the items is decided once, by ``jointspace.stores`` from the location.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
-import shutil
-import sqlite3
+import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from jointspace import __version__
-from jointspace.encoders import Encoder, l2_normalise, load_encoder
+from jointspace.encoders import Encoder, l2_normalise
 from jointspace.encoders import encoder as make_encoder
-from jointspace.errors import FormatError, ItemError, JointspaceError
-from jointspace.filters import where_to_sql
-from jointspace.index import VectorIndex
-from jointspace.interactions import count as interaction_count
-from jointspace.named_vectors import delete_items
-from jointspace.readers.records import Skipped
+from jointspace.encoders.robust import encode_each
+from jointspace.errors import ItemError, JointspaceError
+from jointspace.results import Hit, Progress, Skipped, WriteReport, batches
+from jointspace.stores import create_store, exists, is_database_url, open_store
+from jointspace.stores.base import CONTENT_HASHES, INTERACTIONS, VECTOR_FIELDS, Row, Store, require
 
-FORMAT_VERSION = 1
-MANIFEST = "manifest.json"
-DB = "items.sqlite"
-HNSW_FILE = "hnsw.faiss"
-#: records per encode step of add/upsert: texts are length-sorted within a step, so bigger steps pad less
+#: records per encode step of add/upsert (and per committed transaction): texts are length-sorted within a
+#: step, so bigger steps pad less; a kill loses at most the step in flight
 WRITE_BATCH = 1024
+QUERY_MODALITIES = ("text", "image", "audio", "video")
 
-Progress = Callable[[int], None]
-
-
-@dataclass
-class Hit:
-    """One search result: the item's id, its similarity to the query, and its stored fields."""
-
-    id: str
-    score: float
-    fields: dict[str, Any]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "score": round(float(self.score), 6), "fields": self.fields}
-
-
-@dataclass
-class WriteReport:
-    """What a write did: counts, and every input item it skipped with the reason."""
-
-    added: int = 0
-    updated: int = 0
-    deleted: int = 0
-    skipped: list[Skipped] = field(default_factory=list)
-
-    def summary(self) -> str:
-        parts = [f"{self.added} added"]
-        if self.updated:
-            parts.append(f"{self.updated} updated")
-        if self.deleted:
-            parts.append(f"{self.deleted} deleted")
-        parts.append(f"{len(self.skipped)} skipped")
-        return ", ".join(parts)
-
-
-def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with open(tmp, "w") as fh:
-        json.dump(data, fh, indent=2)
-        fh.flush()
-        import os
-
-        os.fsync(fh.fileno())
-    tmp.replace(path)
-
-
-def _batches(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
-    batch: list[Any] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
+__all__ = ["WRITE_BATCH", "Collection", "Hit", "Progress", "Skipped", "WriteReport"]
 
 
 class Collection:
     """Items with fields and one vector each, searchable by similarity and filterable by metadata."""
 
-    def __init__(self, path: Path, manifest: dict[str, Any], encoder: Encoder) -> None:
-        self.path = path
-        self.manifest = manifest
+    def __init__(self, store: Store, encoder: Encoder) -> None:
+        self.store = store
         self.encoder = encoder
-        self.fields: list[str] = manifest["fields"]
-        self.id_field: str = manifest["id_field"]
-        self._db = sqlite3.connect(path / DB, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._index: VectorIndex | None = None
-        self._positions: dict[int, int] = {}  # sqlite rowid -> index position
-        self._rowids: list[int] = []  # index position -> sqlite rowid
-        self._generation = -1
+        self.manifest: dict[str, Any] = store.manifest
+        self.fields: list[str] = list(self.manifest["fields"])
+        self.id_field: str = self.manifest["id_field"]
 
     # -- create / open ------------------------------------------------------------------------------
     @classmethod
-    def create(cls, path: str | Path, encoder: str | Encoder = "minilm", fields: Iterable[str] = ("text",),
+    def create(cls, location: str | Path, encoder: str | Encoder = "minilm", fields: Iterable[str] = ("text",),
                id_field: str = "id", index: str | dict[str, Any] | None = None, overwrite: bool = False,
-               media: dict[str, str] | None = None, **encoder_params: Any) -> Collection:
-        """A new, empty collection at ``path`` embedding ``fields`` with ``encoder``.
+               media: dict[str, str] | None = None, shards: int | None = None,
+               **encoder_params: Any) -> Collection:
+        """A new, empty collection at ``location`` embedding ``fields`` with ``encoder``.
 
-        ``index`` is "flat" (exact; the default in a directory) or "hnsw" (the default in PostgreSQL, where
-        ``path`` may be a ``postgresql://`` URL; "flat" there means an exact scan).
-        ``media`` names the fields that hold file paths and what they are, e.g. ``{"photo": "image"}``
-        (``"image"``, ``"audio"``, ``"video"``, or ``"file"`` to detect it by content); with the ``joint``
-        encoder a record's text and media fields are embedded together into one vector.
+        ``location``: a directory (embedded; with ``shards=N`` a directory of N shards) or a
+        ``postgresql://`` URL. ``index`` is "flat" (exact; the default in a directory) or "hnsw" (the
+        default in PostgreSQL, where "flat" means an exact scan). ``media`` names the fields that hold file
+        paths and what they are, e.g. ``{"photo": "image"}`` (``"image"``, ``"audio"``, ``"video"``, or
+        ``"file"`` to detect it by content); with the ``joint`` encoder a record's text and media fields are
+        embedded together into one vector.
         """
-        from jointspace.stores import is_database_url
-
-        if is_database_url(path):
-            if media:
-                raise JointspaceError("media fields are not supported by the PostgreSQL store yet")
-            from jointspace.stores.postgres import PostgresCollection
-
-            return PostgresCollection.create(str(path), encoder=encoder, fields=fields, id_field=id_field,
-                                             index=index or "hnsw", overwrite=overwrite, **encoder_params)
-        path = Path(path)
-        index = index or "flat"
-        if (path / MANIFEST).exists():
-            if not overwrite:
-                raise JointspaceError(f"{path}: a collection exists already (open it, or overwrite=True)")
-            shutil.rmtree(path)
         enc = make_encoder(encoder, **encoder_params) if isinstance(encoder, str) else encoder
-        index_params = {"kind": index} if isinstance(index, str) else dict(index)
-        VectorIndex(enc.dim, **index_params)  # validates the settings before anything is written
         fields = [fields] if isinstance(fields, str) else list(fields)
         if not fields:
             raise JointspaceError("a collection needs at least one field to embed")
-        path.mkdir(parents=True, exist_ok=True)
-        enc.save(path / "encoder")
-        with sqlite3.connect(path / DB) as db:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("CREATE TABLE IF NOT EXISTS items (rowid INTEGER PRIMARY KEY AUTOINCREMENT, "
-                       "id TEXT UNIQUE NOT NULL, fields TEXT NOT NULL, vector BLOB NOT NULL)")
-            db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
-            db.execute("INSERT OR REPLACE INTO meta VALUES ('generation', '0')")
-        manifest = {
-            "format": FORMAT_VERSION,
-            "jointspace": __version__,
+        if index is None:
+            index = "hnsw" if is_database_url(location) else "flat"
+        manifest: dict[str, Any] = {
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "encoder": {"name": enc.name, "dim": enc.dim, "modality": enc.modality},
             "fields": fields,
             "id_field": id_field,
-            "index": index_params,
+            "index": {"kind": index} if isinstance(index, str) else dict(index),
         }
         if media:
             manifest["media"] = dict(media)
-        _write_json_atomic(path / MANIFEST, manifest)  # written last: its presence marks a usable collection
-        return cls(path, manifest, enc)
+        store = create_store(location, manifest, enc, shards=shards, overwrite=overwrite)
+        return cls(store, enc)
 
     @classmethod
-    def open(cls, path: str | Path) -> Collection:
+    def open(cls, location: str | Path) -> Collection:
         """An existing collection: a directory, a sharded directory, or a ``postgresql://`` URL."""
-        from jointspace.stores import is_database_url
-
-        if is_database_url(path):
-            from jointspace.stores.postgres import PostgresCollection
-
-            return PostgresCollection.open(str(path))
-        path = Path(path)
-        if (path / "shards.json").exists():
-            from jointspace.sharded import ShardedCollection
-
-            return ShardedCollection.open(path)
-        if not (path / MANIFEST).exists():
-            raise JointspaceError(f"{path}: not a jointspace collection (no {MANIFEST})")
+        store = open_store(location)
         try:
-            manifest = json.loads((path / MANIFEST).read_text())
-        except json.JSONDecodeError as exc:
-            raise FormatError(f"{path / MANIFEST}: damaged manifest ({exc})") from exc
-        version = manifest.get("format")
-        if version != FORMAT_VERSION:
-            raise FormatError(
-                f"{path}: collection format {version!r} is not supported by jointspace {__version__} "
-                f"(it reads format {FORMAT_VERSION}); re-index the data with this version"
-            )
-        return cls(path, manifest, load_encoder(path / "encoder"))
+            encoder = store.load_encoder()
+        except BaseException:
+            store.close()
+            raise
+        return cls(store, encoder)
+
+    @classmethod
+    def open_or_create(cls, location: str | Path, encoder: str | Encoder = "minilm", **settings: Any) -> Collection:
+        """The collection at ``location``, created with these settings when there is none. An ``encoder``
+        other than the existing collection's is an error, never silently ignored."""
+        if not exists(location):
+            return cls.create(location, encoder=encoder, **settings)
+        col = cls.open(location)
+        wanted = encoder if isinstance(encoder, str) else encoder.name
+        if settings.pop("check_encoder", True) and wanted not in (col.encoder.name, None):
+            name = col.encoder.name
+            col.close()
+            raise JointspaceError(f"{location}: holds encoder {name!r}, not {wanted!r}; leave --encoder out to "
+                                  "add to it, or index into a new location")
+        return col
 
     def close(self) -> None:
-        if self._index is not None and self._index.kind == "hnsw" and self._index.alive.all():
-            self._index.save_hnsw(self.path / HNSW_FILE)
-        self._db.close()
+        self.store.close()
 
     def __enter__(self) -> Collection:
         return self
@@ -211,229 +113,237 @@ class Collection:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    # -- reading ------------------------------------------------------------------------------------
-    def __len__(self) -> int:
-        return self._db.execute("SELECT COUNT(*) FROM items").fetchone()[0]
+    # -- facts --------------------------------------------------------------------------------------
+    @property
+    def path(self) -> Any:
+        """The directory (embedded, sharded) or the redacted URL (PostgreSQL) of the collection."""
+        return getattr(self.store, "path", self.store.location)
 
-    def __contains__(self, item_id: object) -> bool:
-        return self._db.execute("SELECT 1 FROM items WHERE id = ?", (str(item_id),)).fetchone() is not None
+    @property
+    def location(self) -> str:
+        return self.store.location
 
-    def ids(self) -> list[str]:
-        return [r[0] for r in self._db.execute("SELECT id FROM items ORDER BY rowid")]
-
-    def get(self, item_id: str) -> dict[str, Any]:
-        """The stored fields of one item (with its id); KeyError naming the id when there is none."""
-        row = self._db.execute("SELECT id, fields FROM items WHERE id = ?", (str(item_id),)).fetchone()
-        if row is None:
-            raise KeyError(f"no item with id {item_id!r} in {self.path}")
-        return {self.id_field: row[0], **json.loads(row[1])}
-
-    def vectors(self, ids: Iterable[str]) -> np.ndarray:
-        """The stored vectors of the given ids, in order; KeyError naming the first unknown id."""
-        out = []
-        for item_id in ids:
-            row = self._db.execute("SELECT vector FROM items WHERE id = ?", (str(item_id),)).fetchone()
-            if row is None:
-                raise KeyError(f"no item with id {item_id!r} in {self.path}")
-            out.append(np.frombuffer(row[0], dtype=np.float32))
-        return np.stack(out) if out else np.zeros((0, self.encoder.dim), np.float32)
+    @property
+    def backend(self) -> str:
+        return self.store.kind
 
     @property
     def vector_name(self) -> str:
         """The name of the main vector among the named vector fields (the encoder's modality, e.g. "text")."""
         return str(self.manifest.get("vector_name") or self.manifest["encoder"]["modality"])
 
+    def generation(self) -> int:
+        return self.store.generation()
+
+    def info(self) -> dict[str, Any]:
+        facts = self.store.info()
+        facts.update({"encoder": self.manifest["encoder"], "fields": self.fields, "id_field": self.id_field,
+                      "index": self.manifest["index"]})
+        if self.manifest.get("media"):
+            facts["media"] = self.manifest["media"]
+        if VECTOR_FIELDS in self.store.capabilities:
+            facts["vector_fields"] = self.vector_fields()
+        facts["query_modalities"] = self.query_modalities()
+        return facts
+
+    # -- reading ------------------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.store)
+
+    def __contains__(self, item_id: object) -> bool:
+        return _id_text(item_id) in self.store
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        """Every item's record (id and fields), in insertion order, streaming."""
+        for ids, fields, _ in self.store.iterate():
+            for item_id, f in zip(ids, fields, strict=True):
+                yield {self.id_field: item_id, **f}
+
+    def __getitem__(self, item_id: Any) -> dict[str, Any]:
+        return self.get(item_id)
+
+    def ids(self) -> list[str]:
+        return self.store.ids()
+
+    def get(self, item_id: Any) -> Any:
+        """The stored record (fields with the id) of one id, or a list of them for a list of ids;
+        KeyError naming the first id there is no item for."""
+        many = _is_many(item_id)
+        ids = [_id_text(i) for i in (item_id if many else [item_id])]
+        found = self.store.get(ids)
+        for i in ids:
+            if i not in found:
+                raise KeyError(f"no item with id {i!r} in {self.location}")
+        records = [{self.id_field: i, **found[i]} for i in ids]
+        return records if many else records[0]
+
+    def vectors(self, ids: Any) -> np.ndarray:
+        """The stored vectors of the given id(s), in order (one id: a (1, dim) array)."""
+        ids = [_id_text(i) for i in (ids if _is_many(ids) else [ids])]
+        return self.store.vectors(ids)
+
+    def iter_items(self, batch_size: int = 2000) -> Iterator[tuple[list[str], list[dict[str, Any]], np.ndarray]]:
+        """All items as ``(ids, fields, vectors)`` chunks, in insertion order."""
+        return self.store.iterate(batch_size)
+
+    def value_counts(self, field: str) -> dict[str, int]:
+        """How many items hold each value of ``field`` (small summaries, e.g. items per modality)."""
+        return self.store.field_values(field)
+
     def ids_where(self, where: dict[str, Any] | str | None) -> list[str]:
-        """The ids of the items matching a ``where`` filter."""
-        sql, params = where_to_sql(where)
-        return [r[0] for r in self._db.execute(f"SELECT id FROM items WHERE {sql} ORDER BY rowid", params)]
+        """The ids of the items matching a ``where`` filter (exact, every passing item)."""
+        n = len(self)
+        if not n:
+            return []
+        probe = np.zeros((1, self.encoder.dim), np.float32)
+        return [h.id for h in self.store.search(probe, n, where)[0]]
 
-    # -- named vector fields, interactions, recommendation (see named_vectors.py, tasks/recommend.py) --
-    def vector_fields(self) -> dict[str, dict[str, Any]]:
-        """Every named vector: the main one and the extra fields, name -> {dim, encoder, ...}."""
-        from jointspace import named_vectors
+    # -- the one query path -------------------------------------------------------------------------
+    def query_modalities(self) -> list[str]:
+        """The query modalities this collection can be searched by."""
+        enc = self.encoder
+        native = tuple(getattr(enc, "modalities", None) or (enc.modality,))
+        if enc.modality == "joint":
+            from jointspace.readers.detect import MODALITIES
 
-        main = {self.vector_name: {"dim": self.encoder.dim, "encoder": self.encoder.name, "main": True,
-                                   "source": self.fields}}
-        return main | {name: f.to_dict() for name, f in named_vectors.fields(self._db).items()}
-
-    def field_vectors(self, name: str) -> dict[str, np.ndarray]:
-        """id -> vector of one named field (the main one included)."""
-        from jointspace import named_vectors
-
-        if name == self.vector_name:
-            return {r[0]: np.frombuffer(r[1], dtype=np.float32)
-                    for r in self._db.execute("SELECT id, vector FROM items ORDER BY rowid")}
-        if name not in named_vectors.fields(self._db):
-            raise JointspaceError(f"no vector field {name!r} in {self.path}; it has: "
-                                  f"{', '.join(self.vector_fields())}")
-        return named_vectors.read(self._db, name)
-
-    def field_encoder(self, name: str) -> Encoder | None:
-        """The encoder that made a field's vectors (None when they were given as vectors)."""
-        from jointspace import named_vectors
-
-        if name == self.vector_name:
-            return self.encoder
-        info = named_vectors.fields(self._db).get(name)
-        if info is None:
-            raise JointspaceError(f"no vector field {name!r} in {self.path}")
-        return named_vectors.load_field_encoder(self.path, info)
-
-    def add_vectors(self, name: str, vectors: dict[str, Any] | Iterable[tuple[str, Any]],
-                    encoder: Encoder | None = None, replace: bool = False) -> WriteReport:
-        """Store precomputed vectors (e.g. image vectors) as field ``name``; bad ones are reported."""
-        from jointspace.named_vectors import write_field
-
-        pairs = vectors.items() if isinstance(vectors, dict) else vectors
-        return write_field(self, name, pairs, encoder=encoder, replace=replace)
-
-    def encode_field(self, name: str, encoder: str | Encoder, source: Sequence[str] | str,
-                     progress: Progress | None = None, **encoder_params: Any) -> WriteReport:
-        """Field ``name`` = ``encoder`` over the items' stored ``source`` fields (e.g. a theme encoder)."""
-        from jointspace.named_vectors import encode_field
-
-        enc = make_encoder(encoder, **encoder_params) if isinstance(encoder, str) else encoder
-        return encode_field(self, name, enc, source, progress=progress)
-
-    def drop_vectors(self, name: str) -> None:
-        from jointspace.named_vectors import drop_field
-
-        drop_field(self, name)
-
-    def add_interactions(self, interactions: Iterable[Any], field: str = "behaviour", merge: bool = True,
-                         **params: Any) -> WriteReport:
-        """Index user-item interactions: (re)fit the behaviour model and store its item vectors as ``field``.
-
-        ``interactions``: Interaction objects, (user, item[, weight[, timestamp]]) tuples, or dicts with
-        those keys; malformed and duplicate rows are skipped and reported.
-        """
-        from jointspace.interactions import as_records, clean_interactions, index_interactions
-
-        clean, skipped = clean_interactions(as_records(interactions), "user", "item", "weight", "timestamp")
-        report = index_interactions(self, clean, field=field, merge=merge, **params)
-        report.skipped = skipped + report.skipped
-        return report
-
-    def recommend(self, liked: Any = None, k: int = 10, weights: dict[str, float] | None = None,
-                  exclude_liked: bool = True, where: dict[str, Any] | str | None = None, diversify: float = 0.0,
-                  user: str | None = None, half_life_days: float | None = 180.0) -> Any:
-        """Items for someone who liked ``liked`` (ids, or (id, timestamp) pairs), or for a known ``user``.
-
-        See ``jointspace.tasks.recommend.Recommender.recommend``.
-        """
-        from jointspace.tasks.recommend import Recommender
-
-        generation = self._current_generation()
-        cached = getattr(self, "_recommender", None)
-        if cached is None or cached.generation != generation:
-            cached = self._recommender = Recommender(self)
-        return cached.recommend(liked=liked, k=k, weights=weights, exclude_liked=exclude_liked, where=where,
-                                diversify=diversify, user=user, half_life_days=half_life_days)
-
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction that bumps the generation; the main index stays valid (not rebuilt)."""
-        index_current = self._index is not None and self._generation == self._current_generation()
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._db
-            self._bump_generation()
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        if index_current:
-            self._generation = self._current_generation()
-
-    def _current_generation(self) -> int:
-        return int(self._db.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()[0])
-
-    def _load_index(self) -> VectorIndex:
-        """The in-memory index, rebuilt from the table when another writer has changed it."""
-        generation = self._current_generation()
-        if self._index is not None and generation == self._generation:
-            return self._index
-        rows = self._db.execute("SELECT rowid, vector FROM items ORDER BY rowid").fetchall()
-        index = VectorIndex(self.encoder.dim, **self.manifest["index"])
-        if rows:
-            index.add(np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), -1))
-        if index.kind == "hnsw":
-            index.load_hnsw(self.path / HNSW_FILE)
-        self._rowids = [r[0] for r in rows]
-        self._positions = {rowid: pos for pos, rowid in enumerate(self._rowids)}
-        self._index, self._generation = index, generation
-        return index
-
-    def embed_query(self, query: str | np.ndarray | Any) -> np.ndarray:
-        """A query's vector: text, a vector, or (media collections) a Path or dict of parts to embed."""
-        if isinstance(query, np.ndarray):
-            vector = np.atleast_2d(query).astype(np.float32)
-            if vector.shape[1] != self.encoder.dim:
-                raise JointspaceError(f"query vector of dim {vector.shape[1]}; this collection holds "
-                                      f"dim {self.encoder.dim}")
-            return l2_normalise(vector)
-        if isinstance(query, str):
-            return self._embed_texts([query])
-        return self.encoder.encode([query])
-
-    def _embed_texts(self, texts: list[str]) -> np.ndarray:
-        """Text queries: through the encoder's own text path when it has one (a bridge, or a joint space)."""
-        if hasattr(self.encoder, "encode_text"):
-            return self.encoder.encode_text(texts)
-        return self.encoder.encode(texts)
-
-    def embed_queries(self, queries: list[str | np.ndarray | Any]) -> np.ndarray:
-        """Query vectors; texts are encoded together in one batch."""
-        texts = [i for i, q in enumerate(queries) if isinstance(q, str)]
-        out = np.zeros((len(queries), self.encoder.dim), dtype=np.float32)
-        if texts:
-            out[texts] = self._embed_texts([queries[i] for i in texts])
-        for i, q in enumerate(queries):
-            if not isinstance(q, str):
-                out[i] = self.embed_query(q)[0]
+            return list(MODALITIES)
+        out = [m for m in QUERY_MODALITIES if m in native]
+        if "text" not in out and hasattr(enc, "encode_text"):
+            out.insert(0, "text")
+        space = getattr(enc, "space", None)
+        if space is not None and hasattr(enc, "encode_query"):
+            for side in (space.left, space.right):
+                if side.modality not in out:
+                    out.append(side.modality)
         return out
 
-    def search(self, query: str | np.ndarray, k: int = 10, where: dict[str, Any] | str | None = None
-               ) -> list[Hit]:
-        """The ``k`` items most similar to ``query`` (text, or a vector), among those matching ``where``."""
-        if k < 1:
-            raise JointspaceError(f"k must be at least 1, got {k}")
-        return self.search_batch([query], k=k, where=where)[0]
+    def embed_query(self, query: Any, modality: str | None = None) -> np.ndarray:
+        """One query as a (1, dim) unit vector in this collection's space.
 
-    def search_batch(self, queries: list[str | np.ndarray], k: int = 10,
-                     where: dict[str, Any] | str | None = None) -> list[list[Hit]]:
-        index = self._load_index()
-        vectors = self.embed_queries(queries) if queries else None
-        if vectors is None or not len(index):
-            return [[] for _ in queries]
-        allowed = None
-        if where:
-            sql, params = where_to_sql(where)
-            rowids = [r[0] for r in self._db.execute(f"SELECT rowid FROM items WHERE {sql}", params)]
-            allowed = np.array([self._positions[r] for r in rowids if r in self._positions], dtype=np.int64)
-            if not len(allowed):
-                return [[] for _ in queries]
-        scores, positions = index.search(vectors, k, allowed)
-        return [self._hits(s, p) for s, p in zip(scores, positions, strict=True)]
+        ``query``: text; a file path (``Path``, or a string with ``modality`` "image"/"audio"/"video"/"file");
+        uploaded ``bytes`` (the modality detected by content unless given); a vector (list or 1-D array); a
+        dict of parts such as ``{"image": path, "text": "..."}`` (joint collections). Text queries on
+        image-text, speech, joint and ``--space`` collections go through the encoder's bridge or learned space.
+        A query the collection cannot embed is an error naming its modality and what the collection takes.
+        """
+        if isinstance(query, np.ndarray | list | tuple) and not isinstance(query, str):
+            return self._query_vector(query)
+        if isinstance(query, bytes | bytearray):
+            return self._embed_bytes(bytes(query), modality)
+        if isinstance(query, dict):
+            return self._encode_query_items([query], "joint")
+        if isinstance(query, Path) or (isinstance(query, str) and modality not in (None, "text")):
+            path = Path(query)
+            if not path.is_file():
+                raise JointspaceError(f"{path}: no such file to search by")
+            if modality in (None, "file"):
+                from jointspace.readers.detect import detect_modality
 
-    def similar(self, item_id: str, k: int = 10, where: dict[str, Any] | str | None = None) -> list[Hit]:
-        """The ``k`` items closest to the stored item ``item_id`` ("more like this"), itself left out."""
-        if k < 1:
-            raise JointspaceError(f"k must be at least 1, got {k}")
-        hits = self.search(self.vectors([item_id]), k=k + 1, where=where)
-        return [h for h in hits if h.id != str(item_id)][:k]
+                modality = detect_modality(path)
+            if modality == "text":
+                return self.embed_query(path.read_text(encoding="utf-8", errors="replace"), "text")
+            return self._encode_query_items([path], modality)
+        if isinstance(query, str):
+            if not query.strip():
+                raise JointspaceError("empty query: type some words to search for")
+            return self._encode_query_items([query], "text")
+        raise JointspaceError(f"cannot search by a {type(query).__name__}; give text, a file path, bytes, a "
+                              "vector or a dict of parts")
 
-    def _hits(self, scores: np.ndarray, positions: np.ndarray) -> list[Hit]:
-        rowids = [self._rowids[p] for p in positions if p >= 0]
-        if not rowids:
+    def embed_queries(self, queries: Sequence[Any], modality: str | None = None) -> np.ndarray:
+        """Query vectors, (n, dim); plain texts are encoded together in one batch. A 2-D array is a batch."""
+        if isinstance(queries, np.ndarray) and queries.ndim == 2:
+            return np.concatenate([self._query_vector(q) for q in queries]) if len(queries) else np.zeros(
+                (0, self.encoder.dim), np.float32)
+        queries = list(queries)
+        out = np.zeros((len(queries), self.encoder.dim), dtype=np.float32)
+        texts = [i for i, q in enumerate(queries) if isinstance(q, str) and modality in (None, "text")]
+        for i in texts:
+            if not queries[i].strip():
+                raise JointspaceError(f"query {i}: empty; type some words to search for")
+        if texts:
+            out[texts] = self._encode_query_items([queries[i] for i in texts], "text")
+        for i, q in enumerate(queries):
+            if i not in set(texts):
+                out[i] = self.embed_query(q, modality)[0]
+        return out
+
+    def _query_vector(self, query: Any) -> np.ndarray:
+        vector = np.asarray(query, dtype=np.float32)
+        if vector.ndim == 2 and vector.shape[0] == 1:
+            vector = vector[0]
+        if vector.ndim != 1:
+            raise JointspaceError(f"a query vector must be one row; got shape {vector.shape} (use search_batch "
+                                  "for several queries)")
+        if vector.shape[0] != self.encoder.dim:
+            raise JointspaceError(f"query vector of dim {vector.shape[0]}; this collection holds "
+                                  f"dim {self.encoder.dim}")
+        if not np.isfinite(vector).all():
+            raise JointspaceError("query vector holds NaN or infinite values")
+        if not np.abs(vector).sum():
+            raise JointspaceError("query vector is all zero: it has no direction to search in")
+        return l2_normalise(vector[None, :])
+
+    def _embed_bytes(self, data: bytes, modality: str | None) -> np.ndarray:
+        from jointspace.readers.detect import detect_modality
+
+        with tempfile.TemporaryDirectory(prefix="jointspace-query-") as tmp:
+            path = Path(tmp) / "query"
+            path.write_bytes(data)
+            kind = modality if modality not in (None, "file") else detect_modality(path)
+            if kind == "text":
+                return self.embed_query(data.decode("utf-8", errors="replace"), "text")
+            return self._encode_query_items([path], kind)
+
+    def _encode_query_items(self, items: list[Any], modality: str) -> np.ndarray:
+        """Queries of one modality through whatever reaches this collection's space."""
+        enc = self.encoder
+        native = tuple(getattr(enc, "modalities", None) or (enc.modality,))
+        if modality == "text" and enc.modality != "text" and hasattr(enc, "encode_text"):
+            method = "encode_text"
+        elif enc.modality == "joint" or modality in native:
+            method = "encode"
+        elif hasattr(enc, "encode_query") and modality in self.query_modalities():
+            return l2_normalise(np.asarray(enc.encode_query(items, modality), dtype=np.float32))
+        else:
+            raise JointspaceError(f"this collection's encoder ({enc.name}) embeds "
+                                  f"{', '.join(self.query_modalities())}: it cannot be searched by {modality}")
+        if modality == "joint" and enc.modality != "joint":
+            raise JointspaceError(f"a query of several parts needs a joint collection; this one embeds "
+                                  f"{enc.modality} with {enc.name}")
+        if enc.modality == "joint" and modality in ("image", "audio", "video"):
+            items = [{modality: str(i)} for i in items]
+        result = encode_each(enc, items, method=method, allow_zero=True)
+        if result.errors:
+            position, reason = next(iter(result.errors.items()))
+            raise ItemError("query" if len(items) == 1 else f"query {position}", reason)
+        vectors = result.vectors
+        if not np.isfinite(vectors).all():
+            raise JointspaceError("the query's vector is not finite")
+        return vectors
+
+    # -- search -------------------------------------------------------------------------------------
+    def search(self, query: Any, k: int = 10, where: dict[str, Any] | str | None = None,
+               modality: str | None = None) -> list[Hit]:
+        """The ``k`` items most similar to ``query`` (see ``embed_query``), among those matching ``where``."""
+        _check_k(k)
+        if isinstance(query, np.ndarray) and query.ndim == 2 and query.shape[0] != 1:
+            raise JointspaceError(f"a 2-D array of {query.shape[0]} rows is a batch of queries: use search_batch")
+        return self.store.search(self.embed_query(query, modality), k, where or None)[0]
+
+    def search_batch(self, queries: Sequence[Any], k: int = 10, where: dict[str, Any] | str | None = None
+                     ) -> list[list[Hit]]:
+        _check_k(k)
+        if len(queries) == 0:
             return []
-        rows = self._db.execute(
-            f"SELECT rowid, id, fields FROM items WHERE rowid IN ({', '.join('?' * len(rowids))})", rowids
-        ).fetchall()
-        by_rowid = {r[0]: (r[1], json.loads(r[2])) for r in rows}
-        return [Hit(by_rowid[r][0], float(s), by_rowid[r][1]) for s, r in zip(scores, rowids, strict=False)
-                if r in by_rowid]
+        return self.store.search(self.embed_queries(queries), k, where or None)
+
+    def similar(self, item_id: Any, k: int = 10, where: dict[str, Any] | str | None = None) -> list[Hit]:
+        """The ``k`` items closest to the stored item ``item_id`` ("more like this"), itself left out."""
+        _check_k(k)
+        item_id = _id_text(item_id)
+        hits = self.store.search(self.vectors([item_id]), k + 1, where or None)[0]
+        return [h for h in hits if h.id != item_id][:k]
 
     # -- writing ------------------------------------------------------------------------------------
     def text_of(self, record: dict[str, Any]) -> str:
@@ -477,269 +387,359 @@ class Collection:
         item_id = record.get(self.id_field)
         return f"id {item_id!r}" if item_id is not None else "record without id"
 
-    def add(self, records: Iterable[dict[str, Any]], batch_size: int = WRITE_BATCH, progress: Progress | None = None,
-            vectors: np.ndarray | Iterable[np.ndarray] | None = None) -> WriteReport:
+    def add(self, records: Any, batch_size: int = WRITE_BATCH, progress: Progress | None = None,
+            vectors: np.ndarray | Iterable[np.ndarray] | None = None, deadline: float | None = None,
+            atomic: bool = False) -> WriteReport:
         """Add new records (an id already present is skipped and reported; use ``upsert`` to replace).
 
-        ``vectors``, when given, are the records' own precomputed vectors (one per record, in order):
-        they are stored as they are (normalised), and the indexed fields need not be present.
+        ``records``: dicts, or a pandas DataFrame. ``vectors``, when given, are the records' own precomputed
+        vectors (one per record, in order): stored as they are (normalised); the indexed fields need not be
+        present. Each batch of ``batch_size`` records is one transaction (a kill loses at most the batch in
+        flight); ``atomic=True`` makes the whole call one transaction. ``deadline`` (a ``time.monotonic()``
+        instant) makes the write atomic and rolls it back if it has not committed by then.
         """
-        return self._write(records, replace=False, batch_size=batch_size, progress=progress, vectors=vectors)
+        return self._write(records, False, batch_size, progress, vectors, deadline, atomic)
 
-    def upsert(self, records: Iterable[dict[str, Any]], batch_size: int = WRITE_BATCH, progress: Progress | None = None,
-               vectors: np.ndarray | Iterable[np.ndarray] | None = None) -> WriteReport:
-        """Add records, replacing any item with the same id."""
-        return self._write(records, replace=True, batch_size=batch_size, progress=progress, vectors=vectors)
+    def upsert(self, records: Any, batch_size: int = WRITE_BATCH, progress: Progress | None = None,
+               vectors: np.ndarray | Iterable[np.ndarray] | None = None, deadline: float | None = None,
+               atomic: bool = False) -> WriteReport:
+        """Add records, replacing any item with the same id. A record stored already with the same content
+        is not encoded again (counted as ``unchanged``): re-running an interrupted ``index`` resumes it."""
+        return self._write(records, True, batch_size, progress, vectors, deadline, atomic)
 
-    def _fit_if_needed(self, records: list[dict[str, Any]]) -> None:
+    def _fit_if_needed(self, records: list[Any]) -> None:
         if self.encoder.is_fitted:
             return
-        texts = []
+        items = []
         for record in records:
             try:
-                texts.append(self.item_of(record))
-            except ItemError:
+                items.append(self.item_of(record))
+            except (ItemError, AttributeError, TypeError):
                 continue
-        self.encoder.fit(texts)
-        tmp = self.path / "encoder.tmp"
-        shutil.rmtree(tmp, ignore_errors=True)
-        self.encoder.save(tmp)
-        shutil.rmtree(self.path / "encoder")
-        tmp.replace(self.path / "encoder")
+        if not items:
+            raise JointspaceError(f"encoder {self.encoder.name!r} learns from the data, but none of the records "
+                                  f"has the field(s) {self.fields} to learn from")
+        self.encoder.fit(items)
+        self.store.save_encoder(self.encoder)  # one commit: no kill leaves a half-saved encoder
 
-    def _encode_batch(self, texts: list[Any], labels: list[str], report: WriteReport
-                      ) -> tuple[np.ndarray, list[int], list[dict[str, Any]]]:
-        """Vectors for the items that encode; an item the encoder rejects is reported, the rest go on.
-
-        Encoders with ``encode_with_details`` (media) also say what each item was (a transcript, image
-        labels...): those details are stored with the item's fields."""
-        keep = list(range(len(texts)))
-        with_details = getattr(self.encoder, "encode_with_details", None)
-        while keep:
-            try:
-                batch = [texts[i] for i in keep]
-                if with_details is not None:
-                    vectors, details = with_details(batch)
-                    return l2_normalise(vectors), keep, details
-                return self.encoder.encode(batch), keep, [{} for _ in keep]
-            except ItemError as exc:
-                if exc.position is None:
-                    raise
-                bad = keep.pop(exc.position)
-                where = labels[bad] if str(exc.item) in labels[bad] else f"{labels[bad]} ({exc.item})"
-                report.skipped.append(Skipped(where, exc.reason))
-        return np.zeros((0, self.encoder.dim), np.float32), [], []
-
-    def _prepare(self, batch: list[tuple[dict[str, Any], Any]], report: WriteReport
-                 ) -> list[tuple[dict[str, Any], np.ndarray, dict[str, Any]]]:
-        """The batch's usable records with their vectors; each unusable one is reported and left out."""
-        labels, good, texts, given = [], [], [], []
-        for record, vector in batch:
-            try:
-                item_id = record.get(self.id_field) if isinstance(record, dict) else None
-                if not isinstance(record, dict):
-                    raise ItemError("record", f"expected a dict, got {type(record).__name__}")
-                if item_id is None or str(item_id).strip() == "":
-                    raise ItemError("record without id", f"missing id field {self.id_field!r}")
-                if vector is None:
-                    texts.append(self.item_of(record))
-                else:
-                    vector = np.asarray(vector, dtype=np.float32).reshape(-1)
-                    if vector.shape[0] != self.encoder.dim or not np.isfinite(vector).all():
-                        raise ItemError(self._label(record), f"vector of dim {vector.shape[0]} (or not finite); "
-                                        f"this collection holds dim {self.encoder.dim}")
-                    given.append(vector)
-            except ItemError as exc:
-                report.skipped.append(Skipped(str(exc.item), exc.reason))
-                continue
-            labels.append(f"id {str(item_id)!r}")
-            good.append(record)
-        if given:
-            return [(r, v, {}) for r, v in zip(good, l2_normalise(np.stack(given)), strict=True)]
-        encoded, kept, details = self._encode_batch(texts, labels, report)
-        return [(good[i], v, d) for v, i, d in zip(encoded, kept, details, strict=True)]
-
-    def _write(self, records: Iterable[dict[str, Any]], replace: bool, batch_size: int,
-               progress: Progress | None, vectors: np.ndarray | Iterable[np.ndarray] | None = None
-               ) -> WriteReport:
+    def _write(self, records: Any, replace: bool, batch_size: int, progress: Progress | None,
+               vectors: Any, deadline: float | None, atomic: bool) -> WriteReport:
+        records = _as_records(records)
         report = WriteReport()
-        if vectors is None:
-            if not self.encoder.is_fitted:
-                records = list(records)
-                self._fit_if_needed(records)
-            pairs: Iterable[tuple[dict[str, Any], Any]] = ((r, None) for r in records)
-        else:
+        if vectors is not None:
             records, vectors = list(records), list(vectors)
             if len(records) != len(vectors):
                 raise JointspaceError(f"{len(records)} records but {len(vectors)} vectors")
-            pairs = zip(records, vectors, strict=True)
-        index = self._load_index()
-        inserted: dict[int, np.ndarray] = {}  # rowid -> vector, in insertion order
-        removed: list[int] = []
+            pairs: Iterable[tuple[Any, Any]] = zip(records, vectors, strict=True)
+        else:
+            if not self.encoder.is_fitted:
+                records = list(records)
+                self._fit_if_needed(records)
+            pairs = ((r, None) for r in records)
+        atomic = atomic or deadline is not None
         seen: set[str] = set()
-        db = self._db
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            for batch in _batches(pairs, batch_size):
-                for record, vector, detail in self._prepare(batch, report):
-                    item_id = str(record[self.id_field])
-                    fields = {k: v for k, v in record.items() if k != self.id_field}
-                    fields.update({k: v for k, v in detail.items() if k not in fields})
-                    old = db.execute("SELECT rowid FROM items WHERE id = ?", (item_id,)).fetchone()
-                    if item_id in seen:  # the same id twice in one write: the last one wins
-                        report.skipped.append(Skipped(f"id {item_id!r}", "duplicate id in the input; "
-                                                      "the last occurrence was kept"))
-                    elif old is not None and not replace:
-                        report.skipped.append(Skipped(f"id {item_id!r}", "id exists already (use upsert)"))
-                        continue
-                    elif old is not None:
-                        report.updated += 1
-                    else:
-                        report.added += 1
-                    if old is not None:
-                        db.execute("DELETE FROM items WHERE rowid = ?", (old[0],))
-                        if inserted.pop(old[0], None) is None:
-                            removed.append(old[0])
-                    seen.add(item_id)
-                    cur = db.execute("INSERT INTO items (id, fields, vector) VALUES (?, ?, ?)",
-                                     (item_id, json.dumps(fields, default=str), vector.tobytes()))
-                    inserted[cur.lastrowid] = vector
-                if progress:
-                    progress(len(batch))
-            self._bump_generation()
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            self._index = None  # the in-memory index may be ahead of the rolled-back table
-            raise
-        self._apply_to_index(index, list(inserted), list(inserted.values()), removed)
+        pending: list[Row] = []
+        for batch in batches(pairs, batch_size):
+            rows = self._prepare(batch, replace, seen, report)
+            if atomic:
+                pending.extend(rows)
+            elif rows:
+                report.merge(self.store.put(rows))
+            if progress:
+                progress(len(batch))
+        if atomic and pending:
+            report.merge(self.store.put(pending, deadline=deadline))
         return report
 
-    def _bump_generation(self) -> None:
-        self._db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'")
+    def _prepare(self, batch: list[tuple[Any, Any]], replace: bool, seen: set[str], report: WriteReport
+                 ) -> list[Row]:
+        """The batch's usable records as rows; each unusable one is reported and left out."""
+        good: list[tuple[str, dict[str, Any], Any, str | None]] = []
+        for position, (record, vector) in enumerate(batch):
+            try:
+                if not isinstance(record, dict):
+                    raise ItemError(f"record {position}", f"expected a mapping of field -> value, got "
+                                    f"{type(record).__name__}")
+                raw_id = record.get(self.id_field)
+                if raw_id is None or (isinstance(raw_id, str) and not raw_id.strip()):
+                    raise ItemError("record without id", f"missing id field {self.id_field!r}")
+                item_id = _id_text(raw_id, ItemError)
+                fields = {k: v for k, v in record.items() if k != self.id_field}
+                item = vector if vector is not None else self.item_of(record)
+            except ItemError as exc:
+                report.skipped.append(Skipped(str(exc.item), exc.reason))
+                continue
+            good.append((item_id, fields, item, _content_hash(self.encoder.name, fields) if vector is None
+                         else None))
+        # an id twice in one write: the last one wins
+        last = {item_id: i for i, (item_id, *_) in enumerate(good)}
+        for i, (item_id, *_) in enumerate(good):
+            if last[item_id] != i or item_id in seen:
+                report.skipped.append(Skipped(f"id {item_id!r}", "duplicate id in the input; the last occurrence "
+                                              "was kept"))
+        good = [g for i, g in enumerate(good) if last[g[0]] == i]
+        # what needs no encoding: ids stored already (add), or stored with the same content (upsert)
+        ids = [g[0] for g in good]
+        if not replace:
+            stored = set(self.store.get([i for i in ids if i not in seen]))
+            for item_id in stored:
+                report.skipped.append(Skipped(f"id {item_id!r}", "id exists already (use upsert)"))
+            good = [g for g in good if g[0] not in stored]
+        elif CONTENT_HASHES in self.store.capabilities:
+            hashes = self.store.content_hashes(ids)
+            same = {g[0] for g in good if g[3] is not None and hashes.get(g[0]) == g[3] and g[0] not in seen}
+            report.unchanged += len(same)
+            good = [g for g in good if g[0] not in same]
+        rows: list[Row] = []
+        if batch and batch[0][1] is not None:  # precomputed vectors
+            for item_id, fields, vector, _ in good:
+                arr = np.asarray(vector, dtype=np.float32).reshape(-1)
+                if arr.shape[0] != self.encoder.dim or not np.isfinite(arr).all() or not np.abs(arr).sum():
+                    report.skipped.append(Skipped(f"id {item_id!r}", f"vector of dim {arr.shape[0]}, not finite or "
+                                                  f"all zero; this collection holds dim {self.encoder.dim}"))
+                    continue
+                rows.append(Row(item_id, fields, l2_normalise(arr[None, :])[0], replace=replace or item_id in seen))
+        else:
+            result = encode_each(self.encoder, [g[2] for g in good], details=True)
+            for position, reason in result.errors.items():
+                report.skipped.append(Skipped(f"id {good[position][0]!r}", reason))
+            for vector, position, detail in zip(result.vectors, result.kept, result.details, strict=True):
+                item_id, fields, _, content_hash = good[position]
+                fields = {**fields, **{k: v for k, v in detail.items() if k not in fields}}
+                rows.append(Row(item_id, fields, vector, replace=replace or item_id in seen,
+                                content_hash=content_hash))
+        seen.update(r.id for r in rows)
+        return rows
 
-    def _apply_to_index(self, index: VectorIndex, rowids: list[int], vectors: list[np.ndarray],
-                        removed: list[int]) -> None:
-        """Mirror a committed write in the in-memory index, without re-reading the table."""
-        gone = [self._positions.pop(r) for r in removed if r in self._positions]
-        if gone:
-            index.remove(np.array(gone))
-        if vectors:
-            positions = index.add(np.stack(vectors))
-            for rowid, pos in zip(rowids, positions, strict=True):
-                self._positions[rowid] = int(pos)
-                self._rowids.append(rowid)
-        self._generation = self._current_generation()
-        if self._index is not None and index.alive.size > 1000 and index.alive.mean() < 0.8:
-            self._index = None  # many deletions: rebuild compactly on next search
-
-    def upsert_vectors(self, ids: list[str], fields: list[dict[str, Any]], vectors: np.ndarray,
+    def upsert_vectors(self, ids: Sequence[Any], fields: Sequence[dict[str, Any]], vectors: np.ndarray,
                        progress: Progress | None = None, chunk: int = 5000) -> WriteReport:
-        """Store items whose vectors are computed already (migration, distributed jobs), in one transaction.
+        """Store items whose vectors are computed already (migration, distributed jobs), replacing by id.
 
-        Vectors are L2-normalised; a row with an empty id or a non-finite vector is skipped and reported.
-        """
-        from jointspace.encoders import l2_normalise
-
-        vectors = np.array(vectors, dtype=np.float32)  # a copy: normalised in place below
+        Vectors are L2-normalised; a row with an empty id or a non-finite or zero vector is skipped and
+        reported. Each chunk is one transaction."""
+        vectors = np.asarray(vectors, dtype=np.float32)
         if vectors.ndim != 2 or len(vectors) != len(ids) or len(fields) != len(ids) or (
                 len(ids) and vectors.shape[1] != self.encoder.dim):
             raise JointspaceError(f"vectors of shape {vectors.shape} for {len(ids)} ids and {len(fields)} "
                                   f"field sets; this collection holds dim {self.encoder.dim}")
-        vectors = l2_normalise(vectors)
         report = WriteReport()
-        index = self._load_index()
-        new_rowids: list[int] = []
-        new_vectors: list[np.ndarray] = []
-        removed: list[int] = []
-        seen: set[str] = set()
-        db = self._db
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            for start in range(0, len(ids), chunk):
-                for i in range(start, min(start + chunk, len(ids))):
-                    item_id = str(ids[i])
-                    if not item_id.strip() or not np.isfinite(vectors[i]).all():
-                        report.skipped.append(Skipped(f"id {item_id!r}", "empty id or a vector that is not finite"))
-                        continue
-                    old = db.execute("SELECT rowid FROM items WHERE id = ?", (item_id,)).fetchone()
-                    if old is not None:
-                        db.execute("DELETE FROM items WHERE rowid = ?", (old[0],))
-                        removed.append(old[0])
-                        report.updated += 1
-                    elif item_id in seen:
-                        report.updated += 1
-                    else:
-                        report.added += 1
-                    seen.add(item_id)
-                    cur = db.execute("INSERT INTO items (id, fields, vector) VALUES (?, ?, ?)",
-                                     (item_id, json.dumps(fields[i], default=str), vectors[i].tobytes()))
-                    new_rowids.append(cur.lastrowid)
-                    new_vectors.append(vectors[i])
-                if progress:
-                    progress(min(chunk, len(ids) - start))
-            self._bump_generation()
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            self._index = None
-            raise
-        if removed:
-            self._index = None  # rows replaced within the call: rebuild from the table on next search
-            self._generation = -1
-        else:
-            self._apply_to_index(index, new_rowids, new_vectors, removed)
-        return report
-
-    def iter_items(self, batch_size: int = 2000) -> Iterator[tuple[list[str], list[dict[str, Any]], np.ndarray]]:
-        """All items as ``(ids, fields, vectors)`` chunks, in insertion order."""
-        last = 0
-        while True:
-            rows = self._db.execute("SELECT rowid, id, fields, vector FROM items WHERE rowid > ? ORDER BY rowid "
-                                    "LIMIT ?", (last, batch_size)).fetchall()
-            if not rows:
-                return
-            last = rows[-1][0]
-            yield ([r[1] for r in rows], [json.loads(r[2]) for r in rows],
-                   np.frombuffer(b"".join(r[3] for r in rows), dtype=np.float32).reshape(len(rows), -1).copy())
-
-    def delete(self, ids: Iterable[str]) -> WriteReport:
-        """Remove items by id; at once invisible to search. Unknown ids are reported in ``skipped``."""
-        report = WriteReport()
-        index = self._load_index()
-        removed = []
-        db = self._db
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            for item_id in ids:
-                row = db.execute("SELECT rowid FROM items WHERE id = ?", (str(item_id),)).fetchone()
-                if row is None:
-                    report.skipped.append(Skipped(f"id {str(item_id)!r}", "no such item"))
+        for start in range(0, len(ids), chunk):
+            rows = []
+            for i in range(start, min(start + chunk, len(ids))):
+                item_id = str(ids[i]) if ids[i] is not None else ""
+                if not item_id.strip() or not np.isfinite(vectors[i]).all() or not np.abs(vectors[i]).sum():
+                    report.skipped.append(Skipped(f"id {item_id!r}", "empty id, or a vector that is not finite "
+                                                  "or all zero"))
                     continue
-                db.execute("DELETE FROM items WHERE rowid = ?", (row[0],))
-                delete_items(db, [str(item_id)])
-                removed.append(row[0])
-                report.deleted += 1
-            self._bump_generation()
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            self._index = None
-            raise
-        self._apply_to_index(index, [], [], removed)
+                rows.append(Row(item_id, dict(fields[i]), l2_normalise(vectors[i][None, :])[0], replace=True))
+            if rows:
+                report.merge(self.store.put(rows))
+            if progress:
+                progress(min(chunk, len(ids) - start))
         return report
 
-    # -- facts --------------------------------------------------------------------------------------
-    def info(self) -> dict[str, Any]:
-        size = sum(p.stat().st_size for p in self.path.rglob("*") if p.is_file())
-        return {
-            "path": str(self.path),
-            "count": len(self),
-            "format": self.manifest["format"],
-            "encoder": self.manifest["encoder"],
-            "fields": self.fields,
-            "index": self.manifest["index"],
-            "vector_fields": self.vector_fields(),
-            "interactions": interaction_count(self._db),
-            "bytes_on_disk": size,
-        }
+    def delete(self, ids: Any, deadline: float | None = None) -> WriteReport:
+        """Remove items by id (one id, or many); at once invisible to search. Unknown ids are reported."""
+        ids = [_id_text(i) for i in (ids if _is_many(ids) else [ids])]
+        return self.store.delete(ids, deadline=deadline)
+
+    # -- named vector fields ------------------------------------------------------------------------
+    def vector_fields(self) -> dict[str, dict[str, Any]]:
+        """Every named vector: the main one and the extra fields, name -> {dim, encoder, ...}."""
+        main = {self.vector_name: {"dim": self.encoder.dim, "encoder": self.encoder.name, "main": True,
+                                   "source": self.fields}}
+        if VECTOR_FIELDS not in self.store.capabilities:
+            return main
+        return main | {name: f.to_dict() for name, f in self.store.vector_fields().items()}
+
+    def field_vectors(self, name: str) -> dict[str, np.ndarray]:
+        """id -> vector of one named field (the main one included)."""
+        if name == self.vector_name:
+            return {i: v for ids, _, vecs in self.store.iterate() for i, v in zip(ids, vecs, strict=True)}
+        require(self.store, VECTOR_FIELDS, "field_vectors")
+        if name not in self.store.vector_fields():
+            raise JointspaceError(f"no vector field {name!r} in {self.location}; it has: "
+                                  f"{', '.join(self.vector_fields())}")
+        return self.store.field_vectors(name)
+
+    def field_encoder(self, name: str) -> Encoder | None:
+        """The encoder that made a field's vectors (None when they were given as vectors)."""
+        if name == self.vector_name:
+            return self.encoder
+        require(self.store, VECTOR_FIELDS, "field_encoder")
+        if name not in self.store.vector_fields():
+            raise JointspaceError(f"no vector field {name!r} in {self.location}")
+        return self.store.field_encoder(name)
+
+    def add_vectors(self, name: str, vectors: dict[str, Any] | Iterable[tuple[str, Any]],
+                    encoder: Encoder | None = None, replace: bool = False, info: dict[str, Any] | None = None,
+                    interactions: list[Any] | None = None) -> WriteReport:
+        """Store precomputed vectors (e.g. image vectors) as field ``name``; bad ones are reported."""
+        import re
+
+        require(self.store, VECTOR_FIELDS, "add_vectors")
+        if not re.match(r"^[A-Za-z_][A-Za-z0-9_\-]{0,63}$", name):
+            raise JointspaceError(f"bad vector field name {name!r}: letters, digits, '_' or '-'")
+        if name == self.vector_name:
+            raise JointspaceError(f"{name!r} is the collection's main vector; choose another name for an extra field")
+        existing = self.store.vector_fields().get(name)
+        dim = encoder.dim if encoder is not None else (existing.dim if existing and not replace else None)
+        report = WriteReport()
+        rows: dict[str, np.ndarray] = {}
+        pairs = list(vectors.items() if isinstance(vectors, dict) else vectors)
+        known = set(self.store.get([_id_text(i) for i, _ in pairs]))
+        for item_id, vector in pairs:
+            item_id = _id_text(item_id)
+            if item_id not in known:
+                report.skipped.append(Skipped(f"id {item_id!r}", "no such item in the collection"))
+                continue
+            arr = np.asarray(vector, dtype=np.float32).reshape(-1)
+            reason = (f"vector of dim {arr.shape[0]}, the field holds dim {dim}" if dim is not None and
+                      arr.shape[0] != dim else "vector has NaN or infinite values" if not np.isfinite(arr).all()
+                      else "all-zero vector" if not np.abs(arr).sum() else None)
+            if reason:
+                report.skipped.append(Skipped(f"id {item_id!r}", reason))
+                continue
+            dim = arr.shape[0]
+            rows[item_id] = arr / np.linalg.norm(arr)
+        if dim is None:
+            raise JointspaceError(f"vector field {name!r}: no usable vector to store")
+        meta = {"modality": encoder.modality if encoder else (existing.info.get("modality") if existing else None)}
+        meta.update(info or {})
+        written = self.store.put_field(name, rows, dim, encoder, meta, replace, interactions=interactions)
+        return report.merge(written)
+
+    def encode_field(self, name: str, encoder: str | Encoder, source: Sequence[str] | str,
+                     progress: Progress | None = None, batch_size: int = 256, **encoder_params: Any) -> WriteReport:
+        """Field ``name`` = ``encoder`` over the items' stored ``source`` fields (e.g. a theme encoder),
+        fitted first on those texts when it learns from data."""
+        require(self.store, VECTOR_FIELDS, "encode_field")
+        enc = make_encoder(encoder, **encoder_params) if isinstance(encoder, str) else encoder
+        source = [source] if isinstance(source, str) else list(source)
+        skipped: list[Skipped] = []
+        ids, texts = [], []
+        for record in self:
+            item_id = record[self.id_field]
+            missing = [s for s in source if record.get(s) in (None, "")]
+            if missing:
+                skipped.append(Skipped(f"id {item_id!r}", f"missing or empty field {missing[0]!r}"))
+                continue
+            ids.append(item_id)
+            texts.append("\n".join(str(record[s]) for s in source))
+        if not ids:
+            raise JointspaceError(f"no item has the field(s) {source} to encode")
+        if not enc.is_fitted:
+            enc.fit(texts)
+        pairs: list[tuple[str, np.ndarray]] = []
+        for start in range(0, len(ids), batch_size):
+            part = texts[start:start + batch_size]
+            result = encode_each(enc, part)
+            skipped.extend(Skipped(f"id {ids[start + p]!r}", r) for p, r in result.errors.items())
+            pairs.extend((ids[start + p], v) for p, v in zip(result.kept, result.vectors, strict=True))
+            if progress:
+                progress(len(part))
+        report = self.add_vectors(name, pairs, encoder=enc, replace=True, info={"source": source})
+        report.skipped = skipped + report.skipped
+        return report
+
+    def drop_vectors(self, name: str) -> None:
+        require(self.store, VECTOR_FIELDS, "drop_vectors")
+        if name not in self.store.vector_fields():
+            raise JointspaceError(f"no vector field {name!r} in {self.location}")
+        self.store.drop_field(name)
+
+    # -- interactions and recommendation ------------------------------------------------------------
+    def add_interactions(self, interactions: Iterable[Any], field: str = "behaviour", merge: bool = True,
+                         **params: Any) -> WriteReport:
+        """Index user-item interactions: (re)fit the behaviour model on them (with the stored ones when
+        ``merge``) and store its item vectors as ``field``; interactions, vectors and model commit together.
+
+        ``interactions``: Interaction objects, (user, item[, weight[, timestamp]]) tuples, or dicts with
+        those keys; malformed and duplicate rows are skipped and reported. Interactions with items the
+        collection does not hold still train the model but give no vector; they are reported.
+        """
+        from jointspace.encoders.behaviour import BehaviourEncoder
+        from jointspace.interactions import as_records, clean_interactions
+
+        require(self.store, INTERACTIONS, "add_interactions")
+        clean, skipped = clean_interactions(as_records(interactions), "user", "item", "weight", "timestamp")
+        merged = {(i.user, i.item): i for i in self.store.interactions()} if merge else {}
+        for inter in clean:
+            merged[(inter.user, inter.item)] = inter
+        if not merged:
+            raise JointspaceError("no interactions to index")
+        model = BehaviourEncoder(**params).fit(merged.values())
+        in_collection = set(self.store.ids())
+        outside = sorted({i for _, i in merged} - in_collection)
+        known = [i for i in model.item_ids_ or [] if i in in_collection]
+        vectors = model.encode(known) if known else []
+        report = self.add_vectors(field, list(zip(known, vectors, strict=True)), encoder=model, replace=True,
+                                  info={"interactions": len(merged), "users": len(model.user_ids_ or [])},
+                                  interactions=list(merged.values()))
+        if outside:
+            shown = ", ".join(repr(i) for i in outside[:10]) + (" ..." if len(outside) > 10 else "")
+            report.skipped.append(Skipped(f"{len(outside)} item ids", "interactions with items not in the "
+                                          f"collection (used for fitting, no vector): {shown}"))
+        report.skipped = skipped + report.skipped
+        return report
+
+    def interactions(self) -> list[Any]:
+        require(self.store, INTERACTIONS, "interactions")
+        return self.store.interactions()
+
+    def history(self, user: str) -> list[Any]:
+        """One user's interactions, oldest first (KeyError naming an unknown user)."""
+        require(self.store, INTERACTIONS, "history")
+        rows = self.store.history(str(user))
+        if not rows:
+            raise KeyError(f"user {user!r} has no interactions in this collection")
+        return rows
+
+    def recommend(self, liked: Any = None, k: int = 10, weights: dict[str, float] | None = None,
+                  exclude_liked: bool = True, where: dict[str, Any] | str | None = None, diversify: float = 0.0,
+                  user: str | None = None, half_life_days: float | None = 180.0) -> Any:
+        """Items for someone who liked ``liked`` (ids, or (id, timestamp) pairs), or for a known ``user``.
+
+        See ``jointspace.tasks.recommend.Recommender.recommend`` (a task over this collection's fields)."""
+        from jointspace.tasks.recommend import recommender_for
+
+        return recommender_for(self).recommend(liked=liked, k=k, weights=weights, exclude_liked=exclude_liked,
+                                               where=where, diversify=diversify, user=user,
+                                               half_life_days=half_life_days)
+
+
+# -- helpers ------------------------------------------------------------------------------------------
+def _check_k(k: int) -> None:
+    if not isinstance(k, int | np.integer) or isinstance(k, bool) or k < 1:
+        raise JointspaceError(f"k must be a whole number of at least 1, got {k!r}")
+
+
+def _is_many(ids: Any) -> bool:
+    """A list/tuple/set/array of ids (a string or a number is ONE id, never its characters)."""
+    return isinstance(ids, list | tuple | set | frozenset | np.ndarray) or (
+        hasattr(ids, "__iter__") and not isinstance(ids, str | bytes | dict) and not np.isscalar(ids))
+
+
+def _id_text(value: Any, error: type[Exception] = KeyError) -> str:
+    """Ids are strings or integers; an integer id is stored as its decimal string."""
+    if isinstance(value, bool) or not isinstance(value, str | int | np.integer):
+        raise (ItemError(f"id {value!r}", f"an id must be a string or an integer, not {type(value).__name__}")
+               if error is ItemError else JointspaceError(f"an id must be a string or an integer, not "
+                                                          f"{type(value).__name__} {value!r}"))
+    return str(int(value)) if not isinstance(value, str) else value
+
+
+def _as_records(records: Any) -> Iterable[Any]:
+    """Records from dicts, a pandas DataFrame, or any iterable of mappings."""
+    if type(records).__name__ == "DataFrame" and hasattr(records, "to_dict"):
+        from jointspace.readers.records import _clean
+
+        return ({k: _clean(v) for k, v in r.items()} for r in records.to_dict("records"))
+    if isinstance(records, dict):
+        return [records]
+    return records
+
+
+def _content_hash(encoder_name: str, fields: dict[str, Any]) -> str:
+    text = json.dumps(fields, sort_keys=True, default=str, ensure_ascii=False)
+    return hashlib.blake2b(f"{encoder_name}\n{text}".encode(), digest_size=16).hexdigest()

@@ -23,3 +23,15 @@ class FormatError(JointspaceError):
 
 class NotFittedError(JointspaceError):
     """An encoder that learns from data was used before `fit`."""
+
+
+class Busy(JointspaceError):
+    """The collection stayed locked by another writer for longer than this write would wait."""
+
+
+class DeadlineExceeded(JointspaceError):
+    """A write passed its deadline before it committed: it was rolled back and nothing of it is stored."""
+
+
+class Unsupported(JointspaceError):
+    """The collection's store (backend) does not offer this capability; the message names the backend."""

@@ -2,19 +2,18 @@
 
 Rows with no user or item, or a weight/timestamp that is not a number, are skipped and reported; a
 repeated (user, item) pair keeps its latest row (by timestamp, else the last one read) and the others
-are reported as duplicates. In a collection they live in the ``interactions`` table of items.sqlite,
-written in the same transaction as the behaviour vectors fitted on them.
+are reported as duplicates. A collection keeps them in its store (the embedded store's ``interactions``
+table), committed with the behaviour vectors fitted on them (``Collection.add_interactions``).
 """
 
 from __future__ import annotations
 
 import math
-import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from jointspace.readers.records import Skipped
+from jointspace.results import Skipped
 
 SCHEMA = ("CREATE TABLE IF NOT EXISTS interactions (user TEXT NOT NULL, item TEXT NOT NULL, "
           "weight REAL NOT NULL, ts REAL, PRIMARY KEY (user, item))")
@@ -98,73 +97,3 @@ def _id(value: Any) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value).strip()
-
-
-# -- storage in items.sqlite ---------------------------------------------------------------------------
-def ensure_table(db: sqlite3.Connection) -> None:
-    db.execute(SCHEMA)
-
-
-def replace_all(db: sqlite3.Connection, interactions: Iterable[Interaction]) -> None:
-    """Inside the caller's transaction: the stored interactions become exactly these."""
-    ensure_table(db)
-    db.execute("DELETE FROM interactions")
-    db.executemany("INSERT INTO interactions VALUES (?, ?, ?, ?)",
-                   ((i.user, i.item, i.weight, i.timestamp) for i in interactions))
-
-
-def stored(db: sqlite3.Connection) -> list[Interaction]:
-    if not _has_table(db):
-        return []
-    return [Interaction(*row) for row in db.execute("SELECT user, item, weight, ts FROM interactions")]
-
-
-def history(db: sqlite3.Connection, user: str) -> list[Interaction]:
-    """One user's interactions, oldest first (KeyError naming an unknown user)."""
-    rows = db.execute("SELECT user, item, weight, ts FROM interactions WHERE user = ? ORDER BY ts, rowid",
-                      (str(user),)).fetchall() if _has_table(db) else []
-    if not rows:
-        raise KeyError(f"user {user!r} has no interactions in this collection")
-    return [Interaction(*row) for row in rows]
-
-
-def count(db: sqlite3.Connection) -> int:
-    return db.execute("SELECT COUNT(*) FROM interactions").fetchone()[0] if _has_table(db) else 0
-
-
-def _has_table(db: sqlite3.Connection) -> bool:
-    return db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='interactions'").fetchone() is not None
-
-
-def index_interactions(col: Any, interactions: Iterable[Interaction], field: str = "behaviour",
-                       merge: bool = True, **params: Any) -> Any:
-    """Fit a behaviour model on the collection's interactions (stored ones plus these, when ``merge``)
-    and store its item vectors as vector field ``field``; interactions, vectors and model commit together.
-
-    Interactions with items the collection does not hold still train the model (they say something
-    about their users) but give no vector; they are reported. Returns the field's WriteReport.
-    """
-    from jointspace.encoders.behaviour import BehaviourEncoder
-    from jointspace.errors import JointspaceError
-    from jointspace.named_vectors import write_field
-
-    merged: dict[tuple[str, str], Interaction] = {}
-    if merge:
-        merged = {(i.user, i.item): i for i in stored(col._db)}
-    for inter in interactions:
-        merged[(inter.user, inter.item)] = inter
-    if not merged:
-        raise JointspaceError("no interactions to index")
-    model = BehaviourEncoder(**params).fit(merged.values())
-    in_collection = set(col.ids())
-    outside = sorted({i for _, i in merged} - in_collection)
-    known = [i for i in model.item_ids_ or [] if i in in_collection]
-    vectors = model.encode(known) if known else []
-    report = write_field(col, field, zip(known, vectors, strict=True), encoder=model, replace=True,
-                         info={"interactions": len(merged), "users": len(model.user_ids_ or [])},
-                         also=lambda db: replace_all(db, merged.values()))
-    if outside:
-        shown = ", ".join(repr(i) for i in outside[:10]) + (" ..." if len(outside) > 10 else "")
-        report.skipped.append(Skipped(f"{len(outside)} item ids", f"interactions with items not in the collection "
-                                                                  f"(used for fitting, no vector): {shown}"))
-    return report

@@ -23,13 +23,13 @@ from typing import Any
 
 import numpy as np
 
-from jointspace import __version__
 from jointspace.align.base import Aligner, as_matrix
 from jointspace.align.cca import CCAAligner
 from jointspace.align.contrastive import ContrastiveAligner
 from jointspace.align.procrustes import ProcrustesAligner
 from jointspace.encoders import Encoder, load_encoder
 from jointspace.errors import FormatError, JointspaceError
+from jointspace.version import __version__
 
 SPACE_FORMAT = 1
 SPACE_FILE = "space.json"

@@ -29,7 +29,8 @@ def index(
     id_field: str = typer.Option("id", "--id", help="field holding each record's id"),
     text: list[str] = typer.Option(["text"], "--text", help="field(s) to embed"),
     meta: list[str] = typer.Option(None, "--meta", help="metadata field(s) to keep (default: all)"),
-    encoder: str = typer.Option("minilm", "--encoder", help="encoder name (see `jointspace encoders`)"),
+    encoder: str = typer.Option(None, "--encoder", help="encoder name (see `jointspace encoders`); default minilm "
+                                "for a new collection; an existing one keeps its own (a different name is an error)"),
     index_kind: str = typer.Option(None, "--index", help="flat (exact) or hnsw; default flat in a directory, "
                                                          "hnsw in PostgreSQL"),
     batch_size: int = typer.Option(1024, "--batch-size", help="records per encode step (sorted by length within it)"),
@@ -58,8 +59,8 @@ def index(
     """
     from jointspace.cli import media_commands as media_cli
     from jointspace.cli.evaluate_commands import parse_params
+    from jointspace.collection import Collection
     from jointspace.readers import read_records
-    from jointspace.stores import open_or_create
     from jointspace.stores.postgres import redact
 
     media = {f: kind for kind, names in (("image", image), ("audio", audio), ("video", video)) for f in names or []}
@@ -72,12 +73,16 @@ def index(
         if data.is_dir() and engine == "local":
             if store:
                 raise JointspaceError("indexing a folder of files needs --out DIR")
+            if encoder not in (None, "joint"):
+                raise JointspaceError(f"a folder of files is indexed with the joint encoder (every modality in "
+                                      f"one space), not {encoder!r}; leave --encoder out")
             return media_cli.index_folder(data, Path(out_dir), batch_size=min(batch_size, 16),
                                           index_kind=index_kind or "flat")
         if engine == "ray":
             from jointspace.distributed import index as ray_index
 
-            result = ray_index(data, target, fields=text, id_field=id_field, encoder=encoder, index=index_kind,
+            result = ray_index(data, target, fields=text, id_field=id_field, encoder=encoder or "minilm",
+                               index=index_kind,
                                shards=shards, keep=sorted(keep) if meta else None, batch_size=batch_size,
                                address=address, workers=workers, work_dir=work_dir, show_progress=True)
             console.print(f"[green]{redact(target)}[/green]: {result.summary()}")
@@ -102,12 +107,13 @@ def index(
                 yield record if not meta else {k: v for k, v in record.items() if k in keep}
 
         if media:
-            col = open_or_create(target, encoder="joint" if encoder == "minilm" else encoder,
+            col = Collection.open_or_create(target, encoder=encoder or "joint",
                                  fields=[*text, *media], id_field=id_field, index=index_kind, shards=shards,
                                  media=media, **parse_params(param))
         else:
-            col = open_or_create(target, encoder=enc, fields=fields, id_field=id_field, index=index_kind,
-                                 shards=shards, **parse_params(param))
+            col = Collection.open_or_create(target, encoder=enc or "minilm", fields=fields, id_field=id_field,
+                                            index=index_kind, shards=shards, check_encoder=enc is not None,
+                                            **parse_params(param))
         total = count_lines(data)
         if total and data.suffix.lower() in (".csv", ".tsv"):
             total -= 1
@@ -165,9 +171,9 @@ def search(
 
     def body() -> None:
         col = Collection.open(collection)
-        q = media_query(query, image, audio, video)
-        hits = col.search(q, k=k, where=modality_where(modality, where))
-        query_label = query if isinstance(q, str) else f"{next(iter(q))}: {next(iter(q.values()))}"
+        q, kind = media_query(query, image, audio, video)
+        hits = col.search(q, k=k, where=modality_where(modality, where), modality=kind)
+        query_label = query if kind == "text" else f"{kind}: {q}"
         if as_json:
             print(json.dumps([h.to_dict() for h in hits], ensure_ascii=False))
         else:

@@ -79,8 +79,8 @@ def index_folder(folder: Path, out_dir: Path, batch_size: int, index_kind: str) 
 
 def report_write(out_dir: Path, col: Any, added: int, updated: int, skipped: list[Any]) -> None:
     kinds: dict[str, int] = {}
-    for (value,) in col._db.execute("SELECT json_extract(fields, '$.modality') FROM items"):
-        kinds[value or "text"] = kinds.get(value or "text", 0) + 1
+    for value, n in col.value_counts("modality").items():
+        kinds[value or "text"] = kinds.get(value or "text", 0) + n
     shown = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
     console.print(f"[green]{out_dir}[/green]: {added} added, {updated} updated, {len(skipped)} skipped; "
                   f"{len(col)} items ({shown})")
@@ -90,17 +90,18 @@ def report_write(out_dir: Path, col: Any, added: int, updated: int, skipped: lis
         console.print(f"  ... and {len(skipped) - 20} more")
 
 
-def media_query(text: str | None, image: Path | None, audio: Path | None, video: Path | None) -> Any:
-    """The search query: text, or a dict naming one media file (for the joint encoder)."""
+def media_query(text: str | None, image: Path | None, audio: Path | None, video: Path | None
+                ) -> tuple[Any, str]:
+    """The search query and its modality: text, or one media file (``Collection.embed_query`` embeds it)."""
     given = [(k, v) for k, v in (("image", image), ("audio", audio), ("video", video)) if v is not None]
     if len(given) + (text is not None) != 1:
         fail("give exactly one query: TEXT, --image PATH, --audio PATH or --video PATH")
     if text is not None:
-        return text
+        return text, "text"
     kind, path = given[0]
     if not Path(path).is_file():
         fail(f"{path}: no such file")
-    return {kind: str(path)}
+    return Path(path), kind
 
 
 def modality_where(modality: str | None, where: str | None) -> dict[str, Any] | str | None:

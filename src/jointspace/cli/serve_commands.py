@@ -11,7 +11,7 @@ from jointspace.cli.app import app, console, run_safely
 
 @app.command()
 def serve(
-    collection: Path = typer.Argument(..., help="collection directory"),
+    collection: str = typer.Argument(..., help="collection: a directory, a sharded directory or a postgresql:// URL"),
     host: str = typer.Option("127.0.0.1", "--host", help="address to listen on (loopback by default)"),
     port: int = typer.Option(8000, "--port", min=0, max=65535),
     token_file: Path = typer.Option(None, "--token-file", help="file holding the bearer token that allows writes; "
@@ -42,7 +42,9 @@ def serve(
                   if path is not None}
         application = create_app(collection, settings, models=models)
         mode = "read-write (bearer token)" if token else "read-only (no --token-file)"
-        console.print(f"serving [bold]{collection}[/bold] at http://{host}:{port}/ — {mode}")
+        from jointspace.stores.postgres import redact
+
+        console.print(f"serving [bold]{redact(collection)}[/bold] at http://{host}:{port}/ — {mode}")
         serve(application, host=host, port=port, log_level=log_level)
 
     run_safely(body)

@@ -116,7 +116,7 @@ class EncodeShard:
     """A Ray Data actor: loads the encoder once, then turns batches of texts into vectors."""
 
     def __init__(self, encoder_blob: bytes, threads: int = 1) -> None:
-        from jointspace.stores.postgres import encoder_from_bytes
+        from jointspace.stores.base import encoder_from_bytes
 
         try:
             import torch
@@ -270,7 +270,7 @@ def index(data: str | Path, out: str | Path, fields: list[str] | tuple[str, ...]
     from jointspace.encoders import Encoder
     from jointspace.encoders import encoder as make_encoder
     from jointspace.stores import is_database_url
-    from jointspace.stores.postgres import encoder_to_bytes
+    from jointspace.stores.base import encoder_to_bytes
 
     t0 = time.perf_counter()
     fields = [fields] if isinstance(fields, str) else list(fields)
@@ -339,10 +339,10 @@ def build(work: Path, n_shards: int, out: str | Path, enc: Any, fields: list[str
     """Upsert every shard's vectors into the collection at ``out`` (idempotent: upserts by id)."""
     import pyarrow.parquet as pq
 
-    from jointspace.sharded import _merge_reports
-    from jointspace.stores import open_or_create
+    from jointspace.collection import Collection
 
-    col = open_or_create(out, encoder=enc, fields=fields, id_field=id_field, index=index, shards=shards)
+    col = Collection.open_or_create(out, encoder=enc, fields=fields, id_field=id_field, index=index, shards=shards,
+                                    check_encoder=False)
     try:
         if col.manifest["encoder"]["name"] != enc.name or col.encoder.dim != enc.dim:
             raise JointspaceError(f"{out}: holds encoder {col.manifest['encoder']['name']!r}, the shards "
@@ -359,7 +359,7 @@ def build(work: Path, n_shards: int, out: str | Path, enc: Any, fields: list[str
                     ids = [i for b in buffer for i in b[0]]
                     fl = [f for b in buffer for f in b[1]]
                     vec = np.concatenate([b[2] for b in buffer])
-                    _merge_reports(report, col.upsert_vectors(ids, fl, vec, progress=advance))
+                    report.merge(col.upsert_vectors(ids, fl, vec, progress=advance))
                     buffer.clear()
 
             for i in range(n_shards):

@@ -11,42 +11,46 @@ from typing import Any
 
 import numpy as np
 
-from jointspace.collection import Hit
+from jointspace.collection import Collection
 from jointspace.errors import JointspaceError
-from jointspace.sharded import ShardedCollection, merge_top_k
+from jointspace.results import Hit
+from jointspace.stores.sharded import ShardedStore, merge_top_k
 
 
 class ShardServer:
-    """A Ray actor holding one shard (an embedded collection) open."""
+    """A Ray actor holding one shard (an embedded store) open; it searches vectors, never loads a model."""
 
     def __init__(self, path: str) -> None:
-        from jointspace.collection import Collection
+        from jointspace.stores.embedded.store import EmbeddedStore
 
-        self.col = Collection.open(path)
+        self.store = EmbeddedStore.open(Path(path))
 
     def count(self) -> int:
-        return len(self.col)
+        return len(self.store)
 
     def search(self, vectors: np.ndarray, k: int, where: Any) -> list[list[tuple[str, float, dict[str, Any]]]]:
-        hits = self.col.search_batch(list(vectors), k=k, where=where)
+        hits = self.store.search(vectors, k, where)
         return [[(h.id, h.score, h.fields) for h in row] for row in hits]
 
 
 class RaySharded:
-    """Search a sharded collection whose shards live in Ray actors (same results as ``ShardedCollection``)."""
+    """Search a sharded collection whose shards live in Ray actors (same results as the sharded store)."""
 
     def __init__(self, path: str | Path, address: str | None = None) -> None:
         from jointspace.distributed.job import connect_ray
 
-        local = ShardedCollection.open(path)
+        local = Collection.open(path)
+        if not isinstance(local.store, ShardedStore):
+            local.close()
+            raise JointspaceError(f"{path}: not a sharded collection (index it with --shards N)")
         self.path, self.fields, self.encoder = Path(path), local.fields, local.encoder
         self._local = local
         ray = connect_ray(address, None)
         actor = ray.remote(num_cpus=0)(ShardServer)
         self._ray = ray
-        self.actors = [actor.remote(str(s.path.resolve())) for s in local.shards]
+        self.actors = [actor.remote(str(s.path.resolve())) for s in local.store.shards]
         counts = ray.get([a.count.remote() for a in self.actors])
-        if counts != [len(s) for s in local.shards]:
+        if counts != [len(s) for s in local.store.shards]:
             raise JointspaceError(f"{path}: the actors see other shard contents than this process ({counts})")
 
     def __len__(self) -> int:

@@ -11,7 +11,7 @@ import numpy as np
 from jointspace.encoders import encoder as make_encoder
 from jointspace.evaluate.asterisk_data import load_prompts, normalise
 from jointspace.evaluate.metrics import first_relevant_rank, retrieval_metrics
-from jointspace.index import top_k
+from jointspace.ranking import top_k
 
 
 def asterisk_prompts(n: int | None = None, seed: int = 0, k: int = 10, batch_size: int = 16,

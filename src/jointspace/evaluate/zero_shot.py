@@ -9,7 +9,7 @@ import numpy as np
 
 from jointspace.encoders import encoder as make_encoder
 from jointspace.evaluate.fashion_data import CLASSES, DESCRIPTIONS, load_fashion_mnist
-from jointspace.index import top_k
+from jointspace.ranking import top_k
 
 TEMPLATE = "a photo of a {}"
 

@@ -9,20 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from jointspace.errors import JointspaceError
+from jointspace.results import Skipped
 
 FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".csv": "csv", ".tsv": "tsv",
            ".parquet": "parquet", ".pq": "parquet"}
-
-
-@dataclass
-class Skipped:
-    """An input item left out, and why (``where`` is an id or a line number)."""
-
-    where: str
-    reason: str
-
-    def __str__(self) -> str:
-        return f"{self.where}: {self.reason}"
 
 
 def _clean(value: Any) -> Any:

@@ -1,8 +1,7 @@
 """The HTTP API and web page over one collection: ``create_app(DIR)``, or ``jointspace serve DIR``."""
 
 from jointspace.server.app import create_app
-from jointspace.server.query_encoders import register_query_handler
 from jointspace.server.run import serve
 from jointspace.server.settings import ServerSettings, load_token
 
-__all__ = ["ServerSettings", "create_app", "load_token", "register_query_handler", "serve"]
+__all__ = ["ServerSettings", "create_app", "load_token", "serve"]

@@ -10,7 +10,6 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from jointspace import __version__
 from jointspace.collection import Collection
 from jointspace.errors import JointspaceError
 from jointspace.server.errors import install_error_handlers
@@ -19,6 +18,7 @@ from jointspace.server.routers import CORE, OPTIONAL, PAGE, RouterFactory
 from jointspace.server.routers.page import static_files
 from jointspace.server.settings import ServerSettings
 from jointspace.server.state import ServerState
+from jointspace.version import __version__
 
 log = logging.getLogger("jointspace.server")
 
@@ -30,9 +30,9 @@ Errors are JSON: `{"error": message, "status": code}`."""
 
 def _warm_up(collection: Collection) -> None:
     """Load the encoder's model now, so the first request does not pay for it."""
-    if collection.encoder.modality == "text" and collection.encoder.is_fitted:
+    if "text" in collection.query_modalities() and collection.encoder.is_fitted:
         try:
-            collection.encoder.encode(["warm up"])
+            collection.embed_query("warm up")
         except JointspaceError as exc:  # an encoder that cannot take this text is still servable
             log.warning("encoder warm-up failed: %s", exc)
 
@@ -40,7 +40,8 @@ def _warm_up(collection: Collection) -> None:
 def create_app(collection: Collection | str | Path, settings: ServerSettings | None = None, *,
                models: dict[str, Any] | None = None, extra_routers: Iterable[RouterFactory] = (),
                warm_up: bool = True) -> FastAPI:
-    """A FastAPI app serving ``collection`` (an open Collection or its directory).
+    """A FastAPI app serving ``collection`` (an open Collection, or its location: a directory, a sharded
+    directory or a ``postgresql://`` URL).
 
     ``models`` are task models by kind (``{"classify": model}``); ``extra_routers`` are more router
     factories ``build(state) -> APIRouter | None`` (a capability that returns None is left out).

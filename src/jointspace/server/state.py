@@ -32,7 +32,9 @@ class ServerState:
 
     @property
     def media_dir(self) -> Path:
-        return (self.settings.media_dir or self.collection.path / "media").resolve()
+        path = self.collection.path
+        default = path / "media" if isinstance(path, Path) else Path.cwd() / "media"  # PostgreSQL: no folder
+        return (self.settings.media_dir or default).resolve()
 
     def locked(self, fn: Callable[[], T]) -> Callable[[], T]:
         def run() -> T:

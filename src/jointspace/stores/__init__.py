@@ -1,11 +1,15 @@
-"""Where a collection can live besides its embedded directory: PostgreSQL + pgvector (``postgres.py``),
-and how to open or create one by its location alone."""
+"""Where a collection lives, behind one protocol (``base.Store``), and the ONE place that picks a backend
+from a location: a directory (embedded), a directory of shards (sharded) or a ``postgresql://`` URL."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import shutil
 from pathlib import Path
 from typing import Any
+
+from jointspace.encoders import Encoder
+from jointspace.errors import JointspaceError
+from jointspace.stores.base import Store
 
 DATABASE_SCHEMES = ("postgresql://", "postgres://")
 
@@ -18,32 +22,53 @@ def is_database_url(location: object) -> bool:
 def exists(location: str | Path) -> bool:
     """Whether a collection is at ``location`` (a directory, a sharded directory or a database URL)."""
     if is_database_url(location):
-        from jointspace.stores.postgres import PostgresCollection
+        from jointspace.stores.postgres import PostgresStore
 
-        return PostgresCollection.exists(str(location))
+        return PostgresStore.exists(str(location))
+    from jointspace.stores.embedded.store import is_embedded
+    from jointspace.stores.sharded import is_sharded
+
     path = Path(location)
-    return (path / "manifest.json").exists() or (path / "shards.json").exists()
+    return is_embedded(path) or is_sharded(path)
 
 
-def open_or_create(location: str | Path, encoder: Any = "minilm", fields: Iterable[str] = ("text",),
-                   id_field: str = "id", index: str | dict[str, Any] | None = None, shards: int | None = None,
-                   **encoder_params: Any) -> Any:
-    """The collection at ``location``, created with these settings when there is none."""
-    from jointspace.collection import Collection
+def open_store(location: str | Path) -> Store:
+    """The store at ``location``; a clear error when there is none."""
+    if is_database_url(location):
+        from jointspace.stores.postgres import PostgresStore
 
-    if exists(location):
-        return Collection.open(location)
+        return PostgresStore.open(str(location))
+    from jointspace.stores.embedded.store import EmbeddedStore
+    from jointspace.stores.sharded import ShardedStore, is_sharded
+
+    path = Path(location)
+    if is_sharded(path):
+        return ShardedStore.open(path)
+    if not path.exists():
+        raise JointspaceError(f"{path}: no such collection (the directory does not exist)")
+    return EmbeddedStore.open(path)
+
+
+def create_store(location: str | Path, manifest: dict[str, Any], encoder: Encoder, shards: int | None = None,
+                 overwrite: bool = False) -> Store:
+    """A new, empty store at ``location`` described by ``manifest`` (encoder, fields, id_field, index...)."""
+    if is_database_url(location):
+        if shards and shards > 1:
+            raise JointspaceError("shards apply to a collection directory; PostgreSQL scales by itself")
+        from jointspace.stores.postgres import PostgresStore
+
+        return PostgresStore.create(str(location), manifest, encoder, overwrite=overwrite)
+    from jointspace.stores.embedded.store import EmbeddedStore
+    from jointspace.stores.sharded import ShardedStore
+
+    path = Path(location)
+    if exists(path):
+        if not overwrite:
+            raise JointspaceError(f"{path}: a collection exists already (open it, or overwrite=True)")
+        shutil.rmtree(path)
     if shards and shards > 1:
-        if is_database_url(location):
-            from jointspace.errors import JointspaceError
-
-            raise JointspaceError("--shards applies to a collection directory; PostgreSQL scales by itself")
-        from jointspace.sharded import ShardedCollection
-
-        return ShardedCollection.create(location, shards=shards, encoder=encoder, fields=fields,
-                                        id_field=id_field, index=index or "flat", **encoder_params)
-    return Collection.create(location, encoder=encoder, fields=fields, id_field=id_field, index=index,
-                             **encoder_params)
+        return ShardedStore.create(path, manifest, encoder, shards)
+    return EmbeddedStore.create(path, manifest, encoder)
 
 
-__all__ = ["DATABASE_SCHEMES", "exists", "is_database_url", "open_or_create"]
+__all__ = ["DATABASE_SCHEMES", "Store", "create_store", "exists", "is_database_url", "open_store"]

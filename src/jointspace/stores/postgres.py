@@ -1,4 +1,4 @@
-"""A collection in PostgreSQL with pgvector: the same API as the embedded ``Collection``.
+"""The PostgreSQL store (pgvector): the Store protocol over one table, for collections that outgrow a machine.
 
 Location: ``postgresql://user:password@host:port/database?table=NAME`` (``table`` defaults to
 ``jointspace``; every other query parameter goes to libpq, e.g. ``host=/path/to/socket``).
@@ -16,33 +16,29 @@ Every ``add`` / ``upsert`` / ``delete`` is one transaction: a crash or an error 
 
 from __future__ import annotations
 
-import io
 import json
 import re
-import tarfile
-import tempfile
 import time
-from collections.abc import Iterable, Iterator
-from pathlib import Path
+from collections.abc import Iterator, Sequence
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import numpy as np
 
-from jointspace import __version__
-from jointspace.collection import WRITE_BATCH, Collection, Hit, Progress, WriteReport, _batches
-from jointspace.encoders import Encoder, load_encoder
-from jointspace.encoders import encoder as make_encoder
-from jointspace.errors import FormatError, ItemError, JointspaceError
+from jointspace.encoders import Encoder
+from jointspace.errors import DeadlineExceeded, FormatError, JointspaceError
 from jointspace.filters import conditions
-from jointspace.readers.records import Skipped
+from jointspace.results import Hit, Skipped, WriteReport
+from jointspace.stores.base import Row, check_vectors, encoder_from_bytes, encoder_to_bytes
+from jointspace.version import __version__
 
 PG_FORMAT_VERSION = 1
 DEFAULT_TABLE = "jointspace"
 DEFAULT_INDEX = {"kind": "hnsw", "m": 16, "ef_construction": 64, "ef_search": 100}
 _TABLE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,50}$")
 HNSW_MAX_DIM = 2000  # pgvector's limit for an HNSW index on a vector column
-BULK_REBUILD_ROWS = 5000  # a bulk load into an empty table builds the HNSW index after the rows, not during
+BULK_REBUILD_ROWS = 5000
+BULK_ROWS = 1000  # a put of this many rows goes through COPY  # a bulk load into an empty table builds the HNSW index after the rows, not during
 
 
 def split_url(url: str) -> tuple[str, str]:
@@ -92,23 +88,6 @@ def connect(url: str, timeout: int = 5) -> Any:
     return conn
 
 
-def encoder_to_bytes(enc: Encoder) -> bytes:
-    """An encoder with its fitted state as one gzipped tar (stored in a table, or sent to Ray actors)."""
-    with tempfile.TemporaryDirectory() as tmp:
-        enc.save(Path(tmp) / "encoder")
-        buf = io.BytesIO()
-        with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-            tar.add(Path(tmp) / "encoder", arcname="encoder")
-        return buf.getvalue()
-
-
-def encoder_from_bytes(blob: bytes) -> Encoder:
-    with tempfile.TemporaryDirectory() as tmp:
-        with tarfile.open(fileobj=io.BytesIO(blob), mode="r:gz") as tar:
-            tar.extractall(tmp, filter="data")
-        return load_encoder(Path(tmp) / "encoder")
-
-
 def where_to_pg(where: dict[str, Any] | str | None, column: str = "fields") -> tuple[str, list[Any]]:
     """SQL condition and parameters for a ``where`` filter over a JSONB column.
 
@@ -138,24 +117,17 @@ def where_to_pg(where: dict[str, Any] | str | None, column: str = "fields") -> t
     return " AND ".join(clauses) or "TRUE", params
 
 
-class PostgresCollection:
+class PostgresStore:
     """Items with fields and one vector each, in a PostgreSQL table with a pgvector column."""
 
-    # the store-independent parts are the embedded collection's own
-    text_of = Collection.text_of
-    _label = Collection._label
-    _encode_batch = Collection._encode_batch
-    embed_query = Collection.embed_query
-    _embed_texts = Collection._embed_texts
-    embed_queries = Collection.embed_queries
+    kind = "postgres"
+    capabilities: frozenset[str] = frozenset()
 
-    def __init__(self, url: str, conn: Any, table: str, manifest: dict[str, Any], encoder: Encoder) -> None:
+    def __init__(self, url: str, conn: Any, table: str, manifest: dict[str, Any]) -> None:
         self.url, self.table, self._conn = url, table, conn
-        self.path = redact(url)
+        self.location = redact(url)
         self.manifest = manifest
-        self.encoder = encoder
-        self.fields: list[str] = manifest["fields"]
-        self.id_field: str = manifest["id_field"]
+        self.dim = int(manifest["encoder"]["dim"])
 
     # -- SQL helpers --------------------------------------------------------------------------------
     def _q(self, template: str) -> Any:
@@ -172,55 +144,43 @@ class PostgresCollection:
 
     # -- create / open ------------------------------------------------------------------------------
     @classmethod
-    def create(cls, url: str, encoder: str | Encoder = "minilm", fields: Iterable[str] = ("text",),
-               id_field: str = "id", index: str | dict[str, Any] = "hnsw", overwrite: bool = False,
-               **encoder_params: Any) -> PostgresCollection:
-        """A new, empty collection in table ``?table=`` (default ``jointspace``) of the database at ``url``."""
+    def create(cls, url: str, manifest: dict[str, Any], encoder: Encoder, overwrite: bool = False) -> PostgresStore:
+        """A new, empty store in table ``?table=`` (default ``jointspace``) of the database at ``url``."""
         _, table = split_url(url)
-        enc = make_encoder(encoder, **encoder_params) if isinstance(encoder, str) else encoder
-        index_params = {"kind": index} if isinstance(index, str) else dict(index)
+        index_params = dict(manifest["index"])
         if index_params.get("kind") not in ("flat", "hnsw"):
             raise JointspaceError(f"unknown index kind {index_params.get('kind')!r}; use flat or hnsw")
         if index_params["kind"] == "hnsw":
             index_params = {**DEFAULT_INDEX, **index_params}
-            if enc.dim > HNSW_MAX_DIM:
+            if encoder.dim > HNSW_MAX_DIM:
                 raise JointspaceError(f"pgvector's HNSW index takes at most {HNSW_MAX_DIM} dimensions; encoder "
-                                      f"{enc.name!r} gives {enc.dim}: use index='flat' (an exact scan) or a "
+                                      f"{encoder.name!r} gives {encoder.dim}: use index='flat' (an exact scan) or a "
                                       "smaller encoder")
-        fields = [fields] if isinstance(fields, str) else list(fields)
-        if not fields:
-            raise JointspaceError("a collection needs at least one field to embed")
+        manifest = {"format": PG_FORMAT_VERSION, "jointspace": __version__, **manifest, "index": index_params}
         conn = connect(url)
         try:
             if cls._exists(conn, table) or cls._exists(conn, f"{table}_meta"):
                 if not overwrite:
                     raise JointspaceError(f"{redact(url)}: table {table!r} exists already "
                                           "(open it, or overwrite=True)")
-            manifest = {
-                "format": PG_FORMAT_VERSION,
-                "jointspace": __version__,
-                "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                "encoder": {"name": enc.name, "dim": enc.dim, "modality": enc.modality},
-                "fields": fields,
-                "id_field": id_field,
-                "index": index_params,
-            }
-            col = cls(url, conn, table, manifest, enc)
+            store = cls(url, conn, table, manifest)
             with conn.transaction():
                 if overwrite:
-                    conn.execute(col._q("DROP TABLE IF EXISTS {t}, {meta}"))
-                conn.execute(col._q("CREATE TABLE {t} (seq BIGSERIAL, id TEXT PRIMARY KEY, "
-                                    "fields JSONB NOT NULL, embedding vector(" + str(int(enc.dim)) + ") NOT NULL)"))
-                conn.execute(col._q("CREATE INDEX {gin} ON {t} USING gin (fields jsonb_path_ops)"))
-                conn.execute(col._q("CREATE TABLE {meta} (key TEXT PRIMARY KEY, value JSONB, blob BYTEA)"))
-                col._create_vector_index()
-                col._put_meta("manifest", manifest)
-                col._put_encoder()
-                col._put_meta("format", PG_FORMAT_VERSION)  # the version marker, checked by open
+                    conn.execute(store._q("DROP TABLE IF EXISTS {t}, {meta}"))
+                conn.execute(store._q("CREATE TABLE {t} (seq BIGSERIAL, id TEXT PRIMARY KEY, "
+                                      "fields JSONB NOT NULL, embedding vector(" + str(int(encoder.dim))
+                                      + ") NOT NULL)"))
+                conn.execute(store._q("CREATE INDEX {gin} ON {t} USING gin (fields jsonb_path_ops)"))
+                conn.execute(store._q("CREATE TABLE {meta} (key TEXT PRIMARY KEY, value JSONB, blob BYTEA)"))
+                store._create_vector_index()
+                store._put_meta("manifest", manifest)
+                store._put_meta("encoder", {"name": encoder.name}, encoder_to_bytes(encoder))
+                store._put_meta("generation", 0)
+                store._put_meta("format", PG_FORMAT_VERSION)  # the version marker, checked by open
         except BaseException:
             conn.close()
             raise
-        return col
+        return store
 
     @classmethod
     def exists(cls, url: str) -> bool:
@@ -233,7 +193,7 @@ class PostgresCollection:
             conn.close()
 
     @classmethod
-    def open(cls, url: str) -> PostgresCollection:
+    def open(cls, url: str) -> PostgresStore:
         _, table = split_url(url)
         conn = connect(url)
         try:
@@ -255,14 +215,12 @@ class PostgresCollection:
                     f"{__version__} reads format {PG_FORMAT_VERSION}. Migrate it with the version that wrote it "
                     "(`jointspace migrate URL DIR`), then into this one"
                 )
-            blob = conn.execute(sql.SQL("SELECT blob FROM {} WHERE key = 'encoder'").format(meta)).fetchone()
-            if blob is None or rows.get("manifest") is None:
-                raise FormatError(f"{redact(url)}: table {table!r} is damaged (no manifest or encoder)")
-            encoder = encoder_from_bytes(bytes(blob[0]))
+            if rows.get("manifest") is None:
+                raise FormatError(f"{redact(url)}: table {table!r} is damaged (no manifest)")
         except BaseException:
             conn.close()
             raise
-        return cls(url, conn, table, rows["manifest"], encoder)
+        return cls(url, conn, table, rows["manifest"])
 
     def _put_meta(self, key: str, value: Any, blob: bytes | None = None) -> None:
         from psycopg.types.json import Jsonb
@@ -271,8 +229,24 @@ class PostgresCollection:
                                    "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, blob = EXCLUDED.blob"),
                            (key, Jsonb(value), blob))
 
-    def _put_encoder(self) -> None:
-        self._put_meta("encoder", {"name": self.encoder.name}, encoder_to_bytes(self.encoder))
+    def load_encoder(self) -> Encoder:
+        row = self._conn.execute(self._q("SELECT blob FROM {meta} WHERE key = 'encoder'")).fetchone()
+        if row is None or row[0] is None:
+            raise FormatError(f"{self.location}: table {self.table!r} is damaged (no encoder state)")
+        return encoder_from_bytes(bytes(row[0]))
+
+    def save_encoder(self, encoder: Encoder) -> None:
+        with self._conn.transaction():
+            self._put_meta("encoder", {"name": encoder.name}, encoder_to_bytes(encoder))
+            self._bump()
+
+    def generation(self) -> int:
+        row = self._conn.execute(self._q("SELECT value FROM {meta} WHERE key = 'generation'")).fetchone()
+        return int(row[0]) if row is not None else 0
+
+    def _bump(self) -> None:
+        self._conn.execute(self._q("INSERT INTO {meta} (key, value) VALUES ('generation', '1'::jsonb) "
+                                   "ON CONFLICT (key) DO UPDATE SET value = to_jsonb(({meta}.value)::int + 1)"))
 
     def _create_vector_index(self) -> None:
         params = self.manifest["index"]
@@ -285,12 +259,6 @@ class PostgresCollection:
     def close(self) -> None:
         self._conn.close()
 
-    def __enter__(self) -> PostgresCollection:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     # -- reading ------------------------------------------------------------------------------------
     def __len__(self) -> int:
         return self._conn.execute(self._q("SELECT COUNT(*) FROM {t}")).fetchone()[0]
@@ -301,23 +269,22 @@ class PostgresCollection:
     def ids(self) -> list[str]:
         return [r[0] for r in self._conn.execute(self._q("SELECT id FROM {t} ORDER BY seq"))]
 
-    def get(self, item_id: str) -> dict[str, Any]:
-        row = self._conn.execute(self._q("SELECT id, fields FROM {t} WHERE id = %s"), (str(item_id),)).fetchone()
-        if row is None:
-            raise KeyError(f"no item with id {item_id!r} in {self.path} (table {self.table})")
-        return {self.id_field: row[0], **row[1]}
+    def get(self, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        rows = self._conn.execute(self._q("SELECT id, fields FROM {t} WHERE id = ANY(%s)"),
+                                  ([str(i) for i in ids],)).fetchall()
+        return {r[0]: r[1] for r in rows}
 
-    def vectors(self, ids: Iterable[str]) -> np.ndarray:
+    def vectors(self, ids: Sequence[str]) -> np.ndarray:
         ids = [str(i) for i in ids]
         rows = dict(self._conn.execute(self._q("SELECT id, embedding FROM {t} WHERE id = ANY(%s)"), (ids,)))
         for item_id in ids:
             if item_id not in rows:
-                raise KeyError(f"no item with id {item_id!r} in {self.path} (table {self.table})")
+                raise KeyError(f"no item with id {item_id!r} in {self.location} (table {self.table})")
         if not ids:
-            return np.zeros((0, self.encoder.dim), np.float32)
+            return np.zeros((0, self.dim), np.float32)
         return np.stack([_array(rows[i]) for i in ids])
 
-    def iter_items(self, batch_size: int = 2000) -> Iterator[tuple[list[str], list[dict[str, Any]], np.ndarray]]:
+    def iterate(self, batch_size: int = 2000) -> Iterator[tuple[list[str], list[dict[str, Any]], np.ndarray]]:
         """All items as ``(ids, fields, vectors)`` chunks, in insertion order (a server-side cursor)."""
         with self._conn.transaction(), self._conn.cursor(name=f"jointspace_iter_{id(self)}") as cur:
             cur.itersize = batch_size
@@ -325,25 +292,16 @@ class PostgresCollection:
             while rows := cur.fetchmany(batch_size):
                 yield [r[0] for r in rows], [r[1] for r in rows], np.stack([_array(r[2]) for r in rows])
 
-    def search(self, query: str | np.ndarray, k: int = 10, where: dict[str, Any] | str | None = None
-               ) -> list[Hit]:
-        if k < 1:
-            raise JointspaceError(f"k must be at least 1, got {k}")
-        return self.search_batch([query], k=k, where=where)[0]
-
-    def search_batch(self, queries: list[str | np.ndarray], k: int = 10,
-                     where: dict[str, Any] | str | None = None) -> list[list[Hit]]:
+    def search(self, vectors: np.ndarray, k: int, where: Any = None) -> list[list[Hit]]:
         """Top-k per query by inner product; with an HNSW index, pgvector's iterative scan keeps
         filtered queries returning k hits where k rows match."""
-        if not queries:
-            return []
-        vectors = self.embed_queries(queries)
+        queries = check_vectors(vectors, self.dim)
         cond, params = where_to_pg(where)
         statement = self._q("SELECT id, fields, -(embedding <#> %s) AS score FROM {t} WHERE " + cond
                             + " ORDER BY embedding <#> %s LIMIT %s")
         index = self.manifest["index"]
         out = []
-        for vector in vectors:
+        for vector in queries:
             with self._conn.transaction():
                 if index["kind"] == "hnsw":
                     self._conn.execute("SELECT set_config('hnsw.ef_search', %s, true)",
@@ -355,163 +313,89 @@ class PostgresCollection:
         return out
 
     # -- writing ------------------------------------------------------------------------------------
-    def add(self, records: Iterable[dict[str, Any]], batch_size: int = WRITE_BATCH,
-            progress: Progress | None = None) -> WriteReport:
-        """Add new records (an id already present is skipped and reported; use ``upsert`` to replace)."""
-        return self._write(records, replace=False, batch_size=batch_size, progress=progress)
-
-    def upsert(self, records: Iterable[dict[str, Any]], batch_size: int = WRITE_BATCH,
-               progress: Progress | None = None) -> WriteReport:
-        """Add records, replacing any item with the same id."""
-        return self._write(records, replace=True, batch_size=batch_size, progress=progress)
-
-    def _write(self, records: Iterable[dict[str, Any]], replace: bool, batch_size: int,
-               progress: Progress | None) -> WriteReport:
-        report = WriteReport()
-        conn = self._conn
-        fit_now = not self.encoder.is_fitted
-        if fit_now:
-            records = list(records)
-            texts = []
-            for record in records:
-                try:
-                    texts.append(self.text_of(record))
-                except ItemError:
-                    continue
-            self.encoder.fit(texts)
-        seen: set[str] = set()
-        with conn.transaction():
-            if fit_now:
-                self._put_encoder()
-            for batch in _batches(records, batch_size):
-                texts, labels, good = [], [], []
-                for record in batch:
-                    try:
-                        item_id = record.get(self.id_field)
-                        if item_id is None or str(item_id).strip() == "":
-                            raise ItemError("record without id", f"missing id field {self.id_field!r}")
-                        texts.append(self.text_of(record))
-                    except ItemError as exc:
-                        report.skipped.append(Skipped(str(exc.item), exc.reason))
-                        continue
-                    labels.append(f"id {str(item_id)!r}")
-                    good.append(record)
-                vectors, kept, details = self._encode_batch(texts, labels, report)
-                rows = [(str(good[i][self.id_field]),
-                         {k: v for k, v in {**detail, **good[i]}.items() if k != self.id_field}, v)
-                        for v, i, detail in zip(vectors, kept, details, strict=True)]
-                self._store_rows(rows, replace, seen, report)
-                if progress:
-                    progress(len(batch))
-        return report
-
-    def _store_rows(self, rows: list[tuple[str, dict[str, Any], np.ndarray]], replace: bool, seen: set[str],
-                    report: WriteReport) -> None:
-        """Insert or replace rows inside the caller's transaction, counting as the embedded store does."""
+    def put(self, rows: Sequence[Row], deadline: float | None = None) -> WriteReport:
+        """Insert or replace rows in one transaction. Large batches go through COPY into a temporary table,
+        then one upsert; a bulk load into an empty table builds the HNSW index after the rows."""
         from psycopg.types.json import Jsonb
 
+        report = WriteReport()
         if not rows:
-            return
-        existing = {r[0] for r in self._conn.execute(self._q("SELECT id FROM {t} WHERE id = ANY(%s)"),
-                                                     ([r[0] for r in rows],))}
-        final: dict[str, tuple[str, Any, np.ndarray]] = {}
-        for item_id, fields, vector in rows:
-            if item_id in existing or item_id in seen:
-                if not replace and item_id not in seen:
-                    report.skipped.append(Skipped(f"id {item_id!r}", "id exists already (use upsert)"))
-                    continue
-                report.updated += 1
-            else:
-                report.added += 1
-            seen.add(item_id)
-            final[item_id] = (item_id, Jsonb(json.loads(json.dumps(fields, default=str))), vector)
-        if final:
-            with self._conn.cursor() as cur:
-                cur.executemany(self._q("INSERT INTO {t} (id, fields, embedding) VALUES (%s, %s, %s) "
-                                        "ON CONFLICT (id) DO UPDATE SET fields = EXCLUDED.fields, "
-                                        "embedding = EXCLUDED.embedding"), list(final.values()))
-
-    def upsert_vectors(self, ids: list[str], fields: list[dict[str, Any]], vectors: np.ndarray,
-                       progress: Progress | None = None, chunk: int = 5000) -> WriteReport:
-        """Store items whose vectors are computed already (migration, distributed jobs), in one transaction.
-
-        Rows go through COPY into a temporary table, then one upsert; a bulk load into an empty table
-        builds the HNSW index after the rows, which is several times faster than row by row.
-        """
-        from psycopg.types.json import Jsonb
-
-        vectors = _checked_vectors(vectors, len(ids), self.encoder.dim)
-        report = WriteReport()
+            return report
         conn = self._conn
         with conn.transaction():
-            rebuild = (self.manifest["index"]["kind"] == "hnsw" and len(ids) >= BULK_REBUILD_ROWS
-                       and conn.execute(self._q("SELECT NOT EXISTS (SELECT 1 FROM {t})")).fetchone()[0])
-            if rebuild:
-                conn.execute(self._q("DROP INDEX IF EXISTS {hnsw}"))
-            conn.execute(f"CREATE TEMP TABLE jointspace_load (ord BIGSERIAL, id TEXT, fields JSONB, "
-                         f"embedding vector({int(self.encoder.dim)})) ON COMMIT DROP")
-            good = [i for i in range(len(ids)) if np.isfinite(vectors[i]).all() and str(ids[i]).strip()]
-            for i in sorted(set(range(len(ids))) - set(good)):
-                report.skipped.append(Skipped(f"id {ids[i]!r}", "empty id or a vector that is not finite"))
-            for start in range(0, len(good), chunk):
-                part = good[start:start + chunk]
-                with conn.cursor().copy("COPY jointspace_load (id, fields, embedding) FROM STDIN") as copy:
-                    for i in part:
-                        copy.write_row((str(ids[i]), Jsonb(json.loads(json.dumps(fields[i], default=str))),
-                                        vectors[i]))
-                if progress:
-                    progress(len(part))
-            counts = conn.execute(self._q(
-                "WITH src AS (SELECT DISTINCT ON (id) id, fields, embedding FROM jointspace_load "
-                "ORDER BY id, ord DESC), "
-                "ins AS (INSERT INTO {t} (id, fields, embedding) SELECT id, fields, embedding FROM src "
-                "ON CONFLICT (id) DO UPDATE SET fields = EXCLUDED.fields, embedding = EXCLUDED.embedding "
-                "RETURNING (xmax = 0) AS inserted) "
-                "SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM ins"
-            )).fetchone()
-            report.added, report.updated = int(counts[0]), int(counts[1])
-            if rebuild:
-                conn.execute("SET LOCAL maintenance_work_mem = '1GB'")
-                self._create_vector_index()
+            existing = {r[0] for r in conn.execute(self._q("SELECT id FROM {t} WHERE id = ANY(%s)"),
+                                                   ([r.id for r in rows],))}
+            final: dict[str, Row] = {}
+            for row in rows:
+                if row.id in existing and not row.replace:
+                    report.skipped.append(Skipped(f"id {row.id!r}", "id exists already (use upsert)"))
+                    continue
+                if row.id in existing or row.id in final:
+                    report.updated += 1
+                else:
+                    report.added += 1
+                final[row.id] = row
+            values = [(r.id, Jsonb(json.loads(json.dumps(r.fields, default=str))), np.asarray(r.vector, np.float32))
+                      for r in final.values()]
+            if len(values) >= BULK_ROWS:
+                self._copy_upsert(values)
+            elif values:
+                with conn.cursor() as cur:
+                    cur.executemany(self._q("INSERT INTO {t} (id, fields, embedding) VALUES (%s, %s, %s) "
+                                            "ON CONFLICT (id) DO UPDATE SET fields = EXCLUDED.fields, "
+                                            "embedding = EXCLUDED.embedding"), values)
+            self._bump()
+            if deadline is not None and time.monotonic() > deadline:
+                raise DeadlineExceeded(f"{self.location}: the write passed its deadline before it committed; "
+                                       "it was rolled back")
         return report
 
-    def delete(self, ids: Iterable[str]) -> WriteReport:
+    def _copy_upsert(self, values: list[tuple[str, Any, np.ndarray]]) -> None:
+        conn = self._conn
+        rebuild = (self.manifest["index"]["kind"] == "hnsw" and len(values) >= BULK_REBUILD_ROWS
+                   and conn.execute(self._q("SELECT NOT EXISTS (SELECT 1 FROM {t})")).fetchone()[0])
+        if rebuild:
+            conn.execute(self._q("DROP INDEX IF EXISTS {hnsw}"))
+        conn.execute(f"CREATE TEMP TABLE jointspace_load (ord BIGSERIAL, id TEXT, fields JSONB, "
+                     f"embedding vector({int(self.dim)})) ON COMMIT DROP")
+        with conn.cursor().copy("COPY jointspace_load (id, fields, embedding) FROM STDIN") as copy:
+            for value in values:
+                copy.write_row(value)
+        conn.execute(self._q(
+            "INSERT INTO {t} (id, fields, embedding) SELECT DISTINCT ON (id) id, fields, embedding "
+            "FROM jointspace_load ORDER BY id, ord DESC "
+            "ON CONFLICT (id) DO UPDATE SET fields = EXCLUDED.fields, embedding = EXCLUDED.embedding"))
+        if rebuild:
+            conn.execute("SET LOCAL maintenance_work_mem = '1GB'")
+            self._create_vector_index()
+
+    def delete(self, ids: Sequence[str], deadline: float | None = None) -> WriteReport:
         """Remove items by id, in one transaction. Unknown ids are reported in ``skipped``."""
         report = WriteReport()
         wanted = list(dict.fromkeys(str(i) for i in ids))
         with self._conn.transaction():
             gone = {r[0] for r in self._conn.execute(self._q("DELETE FROM {t} WHERE id = ANY(%s) RETURNING id"),
                                                      (wanted,))}
+            self._bump()
+            if deadline is not None and time.monotonic() > deadline:
+                raise DeadlineExceeded(f"{self.location}: the delete passed its deadline before it committed; "
+                                       "it was rolled back")
         report.deleted = len(gone)
         report.skipped = [Skipped(f"id {i!r}", "no such item") for i in wanted if i not in gone]
         return report
+
+    def field_values(self, name: str) -> dict[str, int]:
+        rows = self._conn.execute(self._q("SELECT fields ->> %s, count(*) FROM {t} GROUP BY 1"), (name,)).fetchall()
+        return {(r[0] or ""): int(r[1]) for r in rows}
 
     # -- facts --------------------------------------------------------------------------------------
     def info(self) -> dict[str, Any]:
         size = self._conn.execute("SELECT pg_total_relation_size(to_regclass(%s))", (f'"{self.table}"',)
                                   ).fetchone()[0]
-        return {
-            "path": self.path,
-            "table": self.table,
-            "count": len(self),
-            "format": self.manifest["format"],
-            "encoder": self.manifest["encoder"],
-            "fields": self.fields,
-            "index": self.manifest["index"],
-            "bytes_on_disk": int(size or 0),
-        }
+        return {"path": self.location, "backend": self.kind, "table": self.table, "count": len(self),
+                "format": self.manifest["format"], "generation": self.generation(), "bytes_on_disk": int(size or 0)}
 
 
 def _array(value: Any) -> np.ndarray:
     """A pgvector value (numpy array or pgvector's ``Vector``) as float32."""
     return np.asarray(value.to_numpy() if hasattr(value, "to_numpy") else value, dtype=np.float32)
-
-
-def _checked_vectors(vectors: np.ndarray, n: int, dim: int) -> np.ndarray:
-    """Vectors as float32 rows of length ``dim``, L2-normalised; a clear error when the shape is wrong."""
-    from jointspace.encoders import l2_normalise
-
-    vectors = np.array(vectors, dtype=np.float32)  # a copy: normalised in place below
-    if vectors.ndim != 2 or vectors.shape[0] != n or (n and vectors.shape[1] != dim):
-        raise JointspaceError(f"vectors of shape {vectors.shape} for {n} ids; this collection holds dim {dim}")
-    return l2_normalise(vectors)

@@ -26,13 +26,13 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import Pipeline
 from sklearn.svm import LinearSVC
 
-from jointspace import __version__
 from jointspace.errors import FormatError, JointspaceError
 from jointspace.readers.records import Skipped, read_records
 from jointspace.tasks import report as rep
 from jointspace.tasks.features import build_features, split_meta, vector_cache
 from jointspace.tasks.mlp import TorchMLPClassifier
 from jointspace.tasks.modeldir import atomic_dir, read_manifest, write_json
+from jointspace.version import __version__
 
 MODELS = ("logreg", "svm", "mlp")
 MANIFEST = "model.json"

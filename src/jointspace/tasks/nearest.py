@@ -18,7 +18,6 @@ from typing import Any
 import numpy as np
 from sklearn.model_selection import KFold
 
-from jointspace import __version__
 from jointspace.collection import Collection, WriteReport
 from jointspace.encoders import encoder as make_encoder
 from jointspace.errors import JointspaceError
@@ -26,6 +25,7 @@ from jointspace.readers.records import Skipped
 from jointspace.tasks.classify import labelled_rows, load_frame
 from jointspace.tasks.modeldir import atomic_dir, read_manifest, write_json
 from jointspace.tasks.spaces import SpaceEncoder
+from jointspace.version import __version__
 
 UNKNOWN = "unknown"
 MANIFEST = "nearest.json"

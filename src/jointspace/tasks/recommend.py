@@ -19,6 +19,7 @@ contribution, the top one, and the nearest liked item.
 from __future__ import annotations
 
 import math
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     from jointspace.collection import Collection
 
 DAY = 86_400.0
+_CACHE: weakref.WeakKeyDictionary[Any, Recommender] = weakref.WeakKeyDictionary()
 
 
 @dataclass
@@ -108,21 +110,26 @@ def zscore(scores: np.ndarray) -> np.ndarray:
     return z.astype(np.float32)
 
 
+def recommender_for(col: Collection) -> Recommender:
+    """The collection's Recommender, kept while the collection's generation stays the same."""
+    cached = _CACHE.get(col)
+    if cached is None or cached.generation != col.generation():
+        cached = _CACHE[col] = Recommender(col)
+    return cached
+
+
 class Recommender:
     """The collection's named fields held in memory, aligned on its items, ready to score profiles."""
 
     def __init__(self, col: Collection) -> None:
-        from jointspace import named_vectors
-
         self.col = col
-        self.generation = col._current_generation()
+        self.generation = col.generation()
         self.ids = col.ids()
         self.pos = {item_id: i for i, item_id in enumerate(self.ids)}
-        self.fields: dict[str, _Field] = {col.vector_name: self._aligned(col.vector_name, col.field_vectors(
-            col.vector_name), None)}
-        for name, info in named_vectors.fields(col._db).items():
-            enc = named_vectors.load_field_encoder(col.path, info)
-            self.fields[name] = self._aligned(name, named_vectors.read(col._db, name), enc)
+        self.fields: dict[str, _Field] = {}
+        for name in col.vector_fields():
+            self.fields[name] = self._aligned(name, col.field_vectors(name),
+                                              None if name == col.vector_name else col.field_encoder(name))
 
     def _aligned(self, name: str, vectors: dict[str, np.ndarray], enc: Encoder | None) -> _Field:
         dim = len(next(iter(vectors.values()))) if vectors else (enc.dim if enc else 1)
@@ -187,12 +194,10 @@ class Recommender:
 
     # -- the task -----------------------------------------------------------------------------------------
     def _liked(self, liked: Any, user: str | None) -> tuple[list[str], list[float | None]]:
-        from jointspace import interactions
-
         if user is not None:
             if liked:
                 raise JointspaceError("give liked items or a user, not both")
-            hist = interactions.history(self.col._db, user)
+            hist = self.col.history(user)
             return [h.item for h in hist], [h.timestamp for h in hist]
         if liked is None or isinstance(liked, str | bytes) or not len(liked):
             raise JointspaceError("no liked items given: pass liked=[id, ...] (or a user)")

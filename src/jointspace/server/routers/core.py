@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends
 
-from jointspace import __version__
-from jointspace.server.query_encoders import searchable_modalities
 from jointspace.server.schemas import HealthOut, InfoOut
 from jointspace.server.state import ServerState, get_state, in_thread
+from jointspace.version import __version__
 
 
 def build(state: ServerState) -> APIRouter:
@@ -23,7 +22,7 @@ def build(state: ServerState) -> APIRouter:
         col = state.collection
         count = await in_thread(state.locked(lambda: len(col)))
         return InfoOut(jointspace=__version__, count=count, encoder=col.manifest["encoder"], fields=col.fields,
-                       id_field=col.id_field, index=col.manifest["index"], modalities=searchable_modalities(col),
+                       id_field=col.id_field, index=col.manifest["index"], modalities=col.query_modalities(),
                        writable=state.settings.writable, max_k=state.settings.max_k,
                        max_upload_bytes=state.settings.max_upload_bytes, capabilities=state.capabilities)
 

@@ -7,8 +7,8 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Query
 
+from jointspace.errors import JointspaceError
 from jointspace.server.errors import ApiError
-from jointspace.server.query_encoders import embed, encoder_modalities
 from jointspace.server.routers.common import check_k, search_response
 from jointspace.server.schemas import SearchIn, SearchOut
 from jointspace.server.state import ServerState, get_state, in_thread
@@ -22,10 +22,13 @@ async def text_search(state: ServerState, query: str, k: int, where: Any) -> Sea
     if not query.strip():
         raise ApiError(400, "empty query: type some words to search for")
     col = state.collection
-    vector = await in_thread(lambda: embed(col, query, "text"))  # encoding runs outside the lock
-    if vector is None:
+    if "text" not in col.query_modalities():
         raise ApiError(400, f"this collection's encoder ({col.encoder.name}) embeds "
-                            f"{', '.join(encoder_modalities(col))}, not text: search it with an uploaded file")
+                            f"{', '.join(col.query_modalities())}, not text: search it with an uploaded file")
+    try:
+        vector = await in_thread(lambda: col.embed_query(query, "text"))  # encoding runs outside the lock
+    except JointspaceError as exc:
+        raise ApiError(400, str(exc)) from exc
     hits = await in_thread(state.locked(lambda: col.search(vector, k=k, where=where or None)))
     return await search_response(state, hits, query, "text", k, started)
 

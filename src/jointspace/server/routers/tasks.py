@@ -1,6 +1,6 @@
 """recommend, classify and nearest: one router per capability, mounted only where it is available.
 
-- ``/recommend`` appears when the collection has a ``recommend(liked=..., k=..., ...)`` method; its
+- ``/recommend`` appears when the collection's store keeps named vector fields (``recommend(liked=..., k=...)``); its
   results are hits (``id``/``score``/``fields``, and whatever ``to_dict()`` adds, e.g. a reason).
 - ``/classify`` and ``/nearest`` appear when the server was given such a model (``--classifier DIR``,
   ``--nearest DIR``); a model is any object with ``predict(texts) -> list`` of JSON-able results, one per
@@ -24,7 +24,28 @@ from jointspace.server.routers.common import check_k, hit_out
 from jointspace.server.schemas import Where
 from jointspace.server.state import ServerState, get_state, in_thread
 
-MODEL_LOADERS: dict[str, Callable[[Path], Any]] = {}
+
+class _TextClassifier:
+    """A classifier model folder answering ``predict(texts)`` (its text field filled from each text)."""
+
+    def __init__(self, path: Path) -> None:
+        from jointspace.tasks.classify import ClassifierModel
+
+        self.model = ClassifierModel(path)
+
+    def predict(self, texts: list[str]) -> list[Any]:
+        field = self.model.config.text_field
+        results, _ = self.model.predict([{field: t} for t in texts])
+        return results
+
+
+def _nearest(path: Path) -> Any:
+    from jointspace.tasks.nearest import NearestModel
+
+    return NearestModel(path)
+
+
+MODEL_LOADERS: dict[str, Callable[[Path], Any]] = {"classify": _TextClassifier, "nearest": _nearest}
 
 
 def load_model(kind: str, path: Path) -> Any:
@@ -59,7 +80,10 @@ def _jsonable(result: Any) -> Any:
 
 
 def build_recommend(state: ServerState) -> APIRouter | None:
-    if not callable(getattr(state.collection, "recommend", None)):
+    """Mounted when the store keeps named vector fields (the recommender fuses them)."""
+    from jointspace.stores.base import VECTOR_FIELDS
+
+    if VECTOR_FIELDS not in state.collection.store.capabilities:
         return None
     router = APIRouter(tags=["recommend"])
 

@@ -11,7 +11,6 @@ from fastapi import APIRouter, Depends, File, Form, UploadFile
 
 from jointspace.errors import ItemError, NotFittedError
 from jointspace.server.errors import ApiError
-from jointspace.server.query_encoders import embed, encoder_modalities, searchable_modalities
 from jointspace.server.routers.common import check_k, search_response
 from jointspace.server.schemas import SearchOut
 from jointspace.server.state import ServerState, get_state, in_thread
@@ -45,13 +44,13 @@ def build(state: ServerState) -> APIRouter:
         name = _display_name(file)
         col = state.collection
         kind = await in_thread(lambda: identify(file.file, file.content_type, name))
-        if kind.modality not in searchable_modalities(col):
+        if kind.modality not in col.query_modalities():
             raise ApiError(415, f"{name} is {kind.mime}, but this collection's encoder ({col.encoder.name}) embeds "
-                                f"{', '.join(encoder_modalities(col))}: it cannot be searched by {kind.modality}")
+                                f"{', '.join(col.query_modalities())}: it cannot be searched by {kind.modality}")
         with tempfile.TemporaryDirectory(prefix="jointspace-upload-", ignore_cleanup_errors=True) as tmp:
             path = await in_thread(lambda: save_upload(file.file, kind, Path(tmp)))
             try:
-                vector = await in_thread(lambda: embed(col, path, kind.modality))
+                vector = await in_thread(lambda: col.embed_query(path, kind.modality))
             except Exception as exc:  # untrusted bytes: any decoder failure is the file's fault, not the server's
                 if isinstance(exc, NotFittedError):
                     raise
@@ -59,8 +58,6 @@ def build(state: ServerState) -> APIRouter:
                 reason = (exc.reason if isinstance(exc, ItemError) else str(exc) or type(exc).__name__)
                 reason = reason.replace(str(path), name)
                 raise ApiError(400, f"{name}: cannot be read as {kind.mime}: {reason}") from exc
-        if vector is None:
-            raise ApiError(415, f"{name}: nothing in this collection embeds {kind.modality} queries")
         hits = await in_thread(state.locked(lambda: col.search(vector, k=k, where=where or None)))
         return await search_response(state, hits, name, kind.modality, k, started)
 
