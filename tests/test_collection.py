@@ -17,7 +17,7 @@ from jointspace.filters import parse_where
 
 @pytest.fixture()
 def col(tmp_path, wordnet_records):
-    c = Collection.create(tmp_path / "c", encoder="tfidf", fields=["text"], dim=1024)
+    c = Collection.create(tmp_path / "c", encoder="tfidf", fields=["text"], dim=4096)
     report = c.add(wordnet_records)
     assert report.added == len(wordnet_records) and not report.skipped
     yield c
@@ -93,7 +93,7 @@ def test_hnsw_index_with_filter_and_reopen(tmp_path, wordnet_records) -> None:
     hits = c.search(r["text"], k=10, where="group = b")
     assert len(hits) == 10 and all(h.fields["group"] == "b" for h in hits)
     c.close()
-    assert (tmp_path / "h" / "hnsw.faiss").exists()
+    assert len(list((tmp_path / "h").glob("hnsw.*.faiss"))) == 1  # the graph cache, named by its generation
     again = Collection.open(tmp_path / "h")
     assert again.search(r["text"], k=1)[0].id == r["id"]
     assert again.info()["index"]["kind"] == "hnsw"
@@ -116,7 +116,7 @@ def test_bad_records_are_skipped_and_reported(tmp_path) -> None:
 def test_query_vector_of_wrong_dimension(col) -> None:
     with pytest.raises(JointspaceError, match="dim 3"):
         col.search(np.ones(3, dtype=np.float32))
-    with pytest.raises(JointspaceError, match="k must be at least 1"):
+    with pytest.raises(JointspaceError, match="k must be a whole number of at least 1"):
         col.search("x", k=0)
 
 
@@ -152,15 +152,17 @@ CHILD = textwrap.dedent("""
             if i > 600:
                 time.sleep(0.01)
             yield {"id": f"new-{i}", "text": f"record number {i} about cats and dogs"}
-    col.add(endless(), batch_size=256)
+    col.add(endless(), batch_size=256, atomic=sys.argv[3] == "atomic")
 """)
 
 
-def test_sigkill_during_add_leaves_previous_state(col, wordnet_records, tmp_path) -> None:
+@pytest.mark.parametrize("mode", ["atomic", "batches"])
+def test_sigkill_during_add_leaves_a_committed_state(col, wordnet_records, tmp_path, mode) -> None:
+    """Atomic: the previous state. Batches (the default): the previous state plus whole committed batches."""
     before = col.search("a small animal that lives in water", k=5)
     col.close()
     marker = tmp_path / "marker"
-    child = subprocess.Popen([sys.executable, "-c", CHILD, str(col.path), str(marker)])
+    child = subprocess.Popen([sys.executable, "-c", CHILD, str(col.path), str(marker), mode])
     deadline = time.time() + 120
     while not marker.exists() and time.time() < deadline and child.poll() is None:
         time.sleep(0.05)
@@ -168,11 +170,15 @@ def test_sigkill_during_add_leaves_previous_state(col, wordnet_records, tmp_path
     os.kill(child.pid, signal.SIGKILL)
     child.wait()
     again = Collection.open(col.path)
-    assert len(again) == len(wordnet_records)
-    assert not any(i.startswith("new-") for i in again.ids())
-    after = again.search("a small animal that lives in water", k=5)
+    new = sorted(int(i[4:]) for i in again.ids() if i.startswith("new-"))
+    if mode == "atomic":
+        assert len(again) == len(wordnet_records) and not new
+    else:  # every committed batch whole, in order: at least the two batches before the marker
+        assert len(new) % 256 == 0 and len(new) >= 512 and new == list(range(len(new)))
+        assert again.get("new-3")["text"] == "record number 3 about cats and dogs"
+    after = again.search("a small animal that lives in water", k=5, where={"group": {"$in": ["a", "b", "c"]}})
     assert [h.id for h in after] == [h.id for h in before]
-    assert again.add([{"id": "ok", "text": "still writable after the crash"}]).added == 1
+    assert again.add([{"id": "ok", "text": wordnet_records[0]["text"]}]).added == 1  # still writable
     again.close()
 
 

@@ -93,11 +93,12 @@ class Collection:
     def open_or_create(cls, location: str | Path, encoder: str | Encoder = "minilm", **settings: Any) -> Collection:
         """The collection at ``location``, created with these settings when there is none. An ``encoder``
         other than the existing collection's is an error, never silently ignored."""
+        check = settings.pop("check_encoder", True)
         if not exists(location):
             return cls.create(location, encoder=encoder, **settings)
         col = cls.open(location)
         wanted = encoder if isinstance(encoder, str) else encoder.name
-        if settings.pop("check_encoder", True) and wanted not in (col.encoder.name, None):
+        if check and wanted not in (col.encoder.name, None):
             name = col.encoder.name
             col.close()
             raise JointspaceError(f"{location}: holds encoder {name!r}, not {wanted!r}; leave --encoder out to "

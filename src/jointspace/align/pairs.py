@@ -97,24 +97,18 @@ def encode_all(enc: Encoder, items: list[Any], labels: list[str], batch_size: in
 
     Returns (vectors, positions of the items they belong to, skipped).
     """
+    from jointspace.encoders.robust import encode_each
+
     vectors, kept, skipped = [], [], []
     for start in range(0, len(items), batch_size):
-        keep = list(range(start, min(start + batch_size, len(items))))
-        while keep:
-            try:
-                vectors.append(enc.encode([items[i] for i in keep], batch_size=batch_size))
-                kept += keep
-                break
-            except ItemError as exc:
-                if exc.position is None:
-                    raise
-                bad = keep.pop(exc.position)
-                skipped.append(Skipped(labels[bad], exc.reason))
+        part = items[start:start + batch_size]
+        result = encode_each(enc, part, allow_zero=True)
+        vectors.append(result.vectors)
+        kept += [start + i for i in result.kept]
+        skipped += [Skipped(labels[start + i], reason) for i, reason in result.errors.items()]
         if progress:
-            progress(min(batch_size, len(items) - start))
-    if not vectors:
-        return np.zeros((0, enc.dim), np.float32), [], skipped
-    return np.concatenate(vectors), kept, skipped
+            progress(len(part))
+    return np.concatenate(vectors) if vectors else np.zeros((0, enc.dim), np.float32), kept, skipped
 
 
 def read_pairs(records: Iterable[dict[str, Any]], left: SideSpec, right: SideSpec, base: Path,

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from jointspace.errors import ItemError, JointspaceError
+from jointspace.errors import JointspaceError
 from jointspace.readers.records import FORMATS, Skipped, read_records
 
 JOB_FORMAT = 1
@@ -130,18 +130,13 @@ class EncodeShard:
         import pyarrow as pa
 
         texts = batch.column("text").to_pylist()
+        from jointspace.encoders.robust import encode_each
+
         dim = self.encoder.dim
         vectors = np.zeros((len(texts), dim), dtype=np.float32)
-        errors: list[str | None] = [None] * len(texts)
-        keep = list(range(len(texts)))
-        while keep:
-            try:
-                vectors[keep] = self.encoder.encode([texts[i] for i in keep])
-                break
-            except ItemError as exc:
-                if exc.position is None:
-                    raise
-                errors[keep.pop(exc.position)] = exc.reason
+        result = encode_each(self.encoder, texts)
+        vectors[result.kept] = result.vectors
+        errors: list[str | None] = [result.errors.get(i) for i in range(len(texts))]
         flat = pa.array(vectors.reshape(-1), type=pa.float32())
         column = pa.FixedSizeListArray.from_arrays(flat, dim)
         return pa.table({"shard": batch.column("shard"), "id": batch.column("id"), "vector": column,

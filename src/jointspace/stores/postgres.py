@@ -38,7 +38,7 @@ DEFAULT_INDEX = {"kind": "hnsw", "m": 16, "ef_construction": 64, "ef_search": 10
 _TABLE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,50}$")
 HNSW_MAX_DIM = 2000  # pgvector's limit for an HNSW index on a vector column
 BULK_REBUILD_ROWS = 5000
-BULK_ROWS = 1000  # a put of this many rows goes through COPY  # a bulk load into an empty table builds the HNSW index after the rows, not during
+BULK_ROWS = 1000  # a put of this many rows goes through COPY
 
 
 def split_url(url: str) -> tuple[str, str]:
