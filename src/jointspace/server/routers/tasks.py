@@ -1,6 +1,6 @@
 """recommend, classify and nearest: one router per capability, mounted only where it is available.
 
-- ``/recommend`` appears when the collection's store keeps named vector fields (``recommend(liked=..., k=...)``); its
+- ``/recommend`` is there on every backend (``collection.recommend(liked=..., k=...)``); its
   results are hits (``id``/``score``/``fields``, and whatever ``to_dict()`` adds, e.g. a reason).
 - ``/classify`` and ``/nearest`` appear when the server was given such a model (``--classifier DIR``,
   ``--nearest DIR``); a model is any object with ``predict(texts) -> list`` of JSON-able results, one per
@@ -80,11 +80,7 @@ def _jsonable(result: Any) -> Any:
 
 
 def build_recommend(state: ServerState) -> APIRouter | None:
-    """Mounted when the store keeps named vector fields (the recommender fuses them)."""
-    from jointspace.stores.base import VECTOR_FIELDS
-
-    if VECTOR_FIELDS not in state.collection.store.capabilities:
-        return None
+    """Every backend recommends by content; stores with vector fields fuse behaviour and other fields too."""
     router = APIRouter(tags=["recommend"])
 
     @router.post("/recommend", summary="collection.recommend(liked, k, weights, ...)",
