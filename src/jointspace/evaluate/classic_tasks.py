@@ -54,7 +54,9 @@ def _retrieve(enc: Encoder, items: list[tuple[str, str]], queries: list[str], an
         col = Collection.create(f"{tmp}/c", encoder=enc, fields=["text"])
         report = col.add(({"id": i, "text": t} for i, t in items), progress=progress)
         vectors, ok = encode_robust(col.encoder, queries)
-        hits = col.search_batch([v for v in vectors], k=k)
+        ok &= np.abs(vectors).sum(axis=1) > 0  # a query with no known word has no direction: a miss
+        found = iter(col.search_batch(vectors[ok], k=k) if ok.any() else [])
+        hits = [next(found) if good else [] for good in ok]
         col.close()
     ranks = [first_relevant_rank([h.id for h in hs], {a}) if good else None
              for hs, a, good in zip(hits, answers, ok, strict=True)]
