@@ -236,7 +236,7 @@ def test_cli_interactions_recommend_and_errors(tmp_path: Path) -> None:
 
 def test_movielens_star_wars_and_metrics(tmp_path: Path) -> None:
     """Real data: the demo's collection (100k ratings); Star Wars brings its sequels; metrics sane."""
-    from jointspace.demo_recommend import build_movielens
+    from jointspace.demos.recommend import build_movielens
     from jointspace.evaluate.recommend_eval import itemknn_scores, ranking_metrics, split_per_user, top_k_ranked
 
     col = build_movielens(tmp_path / "ml")

@@ -9,21 +9,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from jointspace.cli.app import app, console, evaluate_app, fail, out, progress_bar, run_safely
-
-
-def parse_params(items: list[str] | None) -> dict[str, Any]:
-    """``key=value`` pairs; values parsed as JSON when they can be (numbers, true/false), else strings."""
-    params: dict[str, Any] = {}
-    for item in items or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            fail(f"--param {item!r}: expected key=value, e.g. --param weight_decay=0.001")
-        try:
-            params[key] = json.loads(value)
-        except json.JSONDecodeError:
-            params[key] = value
-    return params
+from jointspace.cli.app import app, console, evaluate_app, fail, out, parse_params, progress_bar, run_safely
 
 
 def metrics_table(title: str, metrics: dict[str, Any]) -> Table:

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from jointspace.display import console, out, progress_bar
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -19,17 +18,24 @@ app = typer.Typer(help="jointspace: multimodal embeddings, one joint vector spac
 evaluate_app = typer.Typer(help="Measure encoders and spaces on real data sets.", no_args_is_help=True)
 app.add_typer(evaluate_app, name="evaluate")
 
-console = Console(stderr=True, soft_wrap=True)
-out = Console(soft_wrap=True)
+__all__ = ["app", "console", "evaluate_app", "fail", "out", "parse_params", "progress_bar", "run_safely"]
 
 
-@contextmanager
-def progress_bar(description: str, total: int | None) -> Iterator[Callable[[int], None]]:
-    """A rich progress bar on stderr; yields ``advance(n)``."""
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=console, transient=False) as bar:
-        task = bar.add_task(description, total=total)
-        yield lambda n: bar.advance(task, n)
+def parse_params(pairs: list[str] | None) -> dict[str, Any]:
+    """``-p/--param KEY=VALUE`` pairs (every command that takes an encoder) -> keyword arguments; a VALUE is
+    read as JSON when it parses (``dim=100``, ``stop_words=null``, ``ngram_range=[1,2]``), else as text."""
+    import json
+
+    params: dict[str, Any] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            fail(f"--param {pair!r}: expected KEY=VALUE, e.g. -p dim=1024")
+        try:
+            params[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            params[key.strip()] = value
+    return params
 
 
 def fail(message: str, code: int = 1) -> None:

@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from jointspace.cli.app import app, console, fail, out, progress_bar, run_safely
+from jointspace.cli.app import app, console, fail, out, parse_params, progress_bar, run_safely
 
 classify_app = typer.Typer(help="Classifiers on embeddings (+ metadata): train, predict, evaluate.",
                            no_args_is_help=True)
@@ -18,20 +18,6 @@ nearest_app = typer.Typer(help="Label messages by their nearest known examples, 
                           no_args_is_help=True)
 app.add_typer(classify_app, name="classify")
 app.add_typer(nearest_app, name="nearest")
-
-
-def parse_params(pairs: list[str] | None) -> dict[str, Any]:
-    """``key=value`` pairs; values parsed as JSON when they can be (``ngram_range=[1,2]``, ``dim=1024``)."""
-    params: dict[str, Any] = {}
-    for pair in pairs or []:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            fail(f"--encoder-param {pair!r}: expected key=value")
-        try:
-            params[key] = json.loads(value)
-        except json.JSONDecodeError:
-            params[key] = value
-    return params
 
 
 def _print_skipped(skipped: list[Any]) -> None:

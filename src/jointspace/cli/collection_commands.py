@@ -9,7 +9,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from jointspace.cli.app import app, console, out, progress_bar, run_safely
+from jointspace.cli.app import app, console, out, parse_params, progress_bar, run_safely
 from jointspace.errors import JointspaceError
 
 
@@ -58,7 +58,6 @@ def index(
     embedded with their text (encoder "joint").
     """
     from jointspace.cli import media_commands as media_cli
-    from jointspace.cli.evaluate_commands import parse_params
     from jointspace.collection import Collection
     from jointspace.readers import read_records
     from jointspace.stores.postgres import redact
@@ -134,7 +133,7 @@ def index(
 
 
 def _show_hits(query: str, hits: list[Any], fields: list[str]) -> None:
-    from jointspace.cli.media_commands import describe
+    from jointspace.display import describe
 
     table = Table(title=f"[bold]{query}[/bold]", show_lines=False)
     table.add_column("#", justify="right")
@@ -219,6 +218,6 @@ def demo(
     eval_size: int = typer.Option(2000, "--eval-size", help="synsets in the retrieval evaluation"),
 ) -> None:
     """The main job on built-in data: a reverse dictionary over WordNet 3.0, and its quality."""
-    from jointspace.demo import run_demo
+    from jointspace.demos import run_demo
 
     run_safely(lambda: run_demo(workdir, size=size, eval_size=eval_size))

@@ -8,25 +8,11 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from jointspace.cli.app import console, evaluate_app, fail, out, progress_bar, run_safely
+from jointspace.cli.app import console, evaluate_app, fail, out, parse_params, progress_bar, run_safely
 
 RETRIEVAL_DATASETS = ("wordnet-gloss", "rt-plots", "asterisk-prompts")
 WORD_DATASETS = ("wordsim353", "simlex999")
 PARAM_HELP = "encoder parameter KEY=VALUE (VALUE read as JSON when it parses, else as text); repeatable"
-
-
-def parse_params(pairs: list[str] | None) -> dict[str, Any]:
-    """``["dim=100", "stop_words=null", "lexicon=my.json"]`` -> keyword arguments for the encoder."""
-    params: dict[str, Any] = {}
-    for pair in pairs or []:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            fail(f"--param {pair!r}: expected KEY=VALUE")
-        try:
-            params[key.strip()] = json.loads(value)
-        except json.JSONDecodeError:
-            params[key.strip()] = value
-    return params
 
 
 def print_metrics(title: str, metrics: dict[str, Any], as_json: bool) -> None:

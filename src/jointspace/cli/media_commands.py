@@ -37,7 +37,7 @@ def zero_shot(
 
 
 # -- mixed-media indexing and search (called by `index` and `search` in collection_commands) ---------
-MEDIA_KINDS = ("image", "audio", "video")
+MEDIA_KINDS = ("image", "audio", "video")  # the media fields a record may name (--image/--audio/--video)
 
 
 def folder_records(folder: Path) -> list[dict[str, Any]]:
@@ -121,22 +121,3 @@ def modality_where(modality: str | None, where: str | None) -> dict[str, Any] | 
         fail("--modality and a --where condition on modality cannot be combined")
     out.update(condition)
     return out
-
-
-def describe(hit: Any) -> str:
-    """What a hit is, for people: its kind, file and what the bridge saw or heard."""
-    f = hit.fields
-    kind = f.get("modality", "text")
-    where = f.get("file") or next((f[k] for k in MEDIA_KINDS if isinstance(f.get(k), str)), "")
-    parts = [f"[bold]\\[{kind}][/bold]"]
-    if where:
-        parts.append(str(where))
-    if f.get("transcript"):
-        parts.append(f"said: \"{f['transcript']}\"")
-    elif "transcript" in f:
-        parts.append("(no words recognised)")
-    if f.get("labels"):
-        parts.append(f"looks like: {f['labels']}")
-    if f.get("snippet") and kind == "text":
-        parts.append(f"\"{f['snippet'][:160]}\"")
-    return " ".join(parts)

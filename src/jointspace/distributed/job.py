@@ -380,7 +380,7 @@ class _progress:
 
     def __enter__(self) -> Callable[[int], None]:
         if self.show:
-            from jointspace.cli.app import progress_bar
+            from jointspace.display import progress_bar
 
             self._ctx = progress_bar(self.description, self.total)
             return self._ctx.__enter__()

@@ -15,8 +15,8 @@ from pathlib import Path
 from PIL import Image, ImageOps
 from rich.table import Table
 
-from jointspace.cli.app import console, out, progress_bar
 from jointspace.collection import Collection
+from jointspace.display import console, out, progress_bar
 from jointspace.samples import image_samples, speech_samples
 
 TEXT_QUERIES = ["a flower", "a temple", "a photo of a sneaker", "a handbag", "thank you for calling", "a beep"]
@@ -59,7 +59,7 @@ def build_media_collection(workdir: Path) -> Collection:
 
 
 def _table(title: str, hits: list) -> Table:
-    from jointspace.cli.media_commands import describe
+    from jointspace.display import describe
 
     table = Table(title=title, title_justify="left")
     for name, just in (("#", "right"), ("score", "right"), ("hit", "left")):

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from rich.table import Table
 
-from jointspace.cli.app import console, out, progress_bar
 from jointspace.collection import Collection
+from jointspace.display import console, out, progress_bar
 from jointspace.evaluate.classic_tasks import wordnet_gloss
 from jointspace.evaluate.datasets import wordnet_synsets
 
@@ -75,10 +75,10 @@ def run_demo(workdir: Path, size: int = 20_000, eval_size: int = 2000) -> None:
     out.print(table)
     out.print("Try it yourself:  [bold].venv/bin/jointspace search demo-data/wordnet \"a bird that cannot fly\"")
 
-    from jointspace.demo_recommend import run_recommend_demo
+    from jointspace.demos.recommend import run_recommend_demo
 
     run_recommend_demo(workdir)
 
-    from jointspace.demo_media import run_media_demo
+    from jointspace.demos.media import run_media_demo
 
     run_media_demo(workdir)

@@ -8,8 +8,8 @@ from typing import Any
 
 from rich.table import Table
 
-from jointspace.cli.app import console, out
 from jointspace.collection import Collection
+from jointspace.display import console, out
 from jointspace.interactions import Interaction
 
 PROFILES = {
