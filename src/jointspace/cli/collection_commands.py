@@ -49,8 +49,12 @@ def index(
                                     "e.g. -p dim=100 or -p lexicon=themes.json; repeatable"),
     space: Path = typer.Option(None, "--space", help="a joint space (jointspace align): items go through it"),
     side: str = typer.Option(None, "--side", help="with --space: the side the items are (default: not text)"),
+    atomic: bool = typer.Option(False, "--atomic", help="all or nothing: one transaction for the whole input "
+                                "(default: one per batch, so an interrupted run keeps its finished batches "
+                                "and a re-run resumes)"),
 ) -> None:
-    """Embed records into a collection. Into an existing one, records are upserted by id.
+    """Embed records into a collection. Into an existing one, records are upserted by id; records stored
+    already with the same content are not encoded again (an interrupted run resumes where it stopped).
 
     A trainable encoder (tfidf, lsa, lda, word2vec, ...) is fitted on the records of the first run and
     saved with the collection; later runs and searches reuse it. A FOLDER is walked and every file indexed
@@ -118,12 +122,13 @@ def index(
             total -= 1
         with progress_bar(f"indexing {data.name}", total) as advance:
             report = col.upsert(records(), batch_size=min(batch_size, 16) if media else batch_size,
-                                progress=advance)
+                                progress=advance, atomic=atomic)
         count = len(col)
         col.close()
         skipped = source.skipped + report.skipped
-        console.print(f"[green]{redact(target)}[/green]: {report.added} added, {report.updated} updated, "
-                      f"{len(skipped)} skipped; {count} items")
+        unchanged = f", {report.unchanged} already stored (not encoded again)" if report.unchanged else ""
+        console.print(f"[green]{redact(target)}[/green]: {report.added} added, {report.updated} updated"
+                      f"{unchanged}, {len(skipped)} skipped; {count} items")
         for s in skipped[:20]:
             console.print(f"  [yellow]skipped[/yellow] {s}")
         if len(skipped) > 20:
@@ -177,6 +182,40 @@ def search(
             print(json.dumps([h.to_dict() for h in hits], ensure_ascii=False))
         else:
             _show_hits(query_label, hits, col.fields)
+
+    run_safely(body)
+
+
+@app.command()
+def delete(
+    collection: str = typer.Argument(..., help="collection directory or postgresql://... URL"),
+    ids: list[str] = typer.Argument(None, help="ids of the items to delete"),
+    file: Path = typer.Option(None, "--file", help="a file of ids, one per line"),
+    where: str = typer.Option(None, "--where", help='delete every item matching a filter, e.g. "year < 1950"'),
+    as_json: bool = typer.Option(False, "--json", help="print the write report as JSON"),
+) -> None:
+    """Delete items by id, from a file of ids, or by a filter; unknown ids are reported."""
+    from jointspace.collection import Collection
+
+    def body() -> None:
+        given = [bool(ids), file is not None, where is not None]
+        if sum(given) != 1:
+            raise JointspaceError("give ids, --file F or --where W (exactly one of them)")
+        with Collection.open(collection) as col:
+            if file is not None:
+                wanted = [line.strip() for line in file.read_text(encoding="utf-8").splitlines() if line.strip()]
+            elif where is not None:
+                wanted = col.ids_where(where)
+            else:
+                wanted = list(ids)
+            report = col.delete(wanted)
+            left = len(col)
+        if as_json:
+            print(json.dumps(report.to_dict()))
+            return
+        console.print(f"{report.deleted} deleted, {len(report.skipped)} not found; {left} items left")
+        for s in report.skipped[:20]:
+            console.print(f"  [yellow]skipped[/yellow] {s}")
 
     run_safely(body)
 
