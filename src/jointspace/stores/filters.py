@@ -601,8 +601,13 @@ _KIND_WORDS = {"number": "numbers", "string": "strings", "bool": "booleans (true
 
 
 def walk_fields(fields: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, str, Any]]:
-    """``(dotted name, kind, value)`` for every field and every key of a nested object; kind null for null/NaN."""
+    """``(dotted name, kind, value)`` for every field and every key of a nested object; kind null for null/NaN.
+
+    A key that itself holds a dot is left out: ``a.b`` always means the key ``b`` of the object in ``a``.
+    """
     for key, value in fields.items():
+        if "." in key:
+            continue
         name = f"{prefix}{key}"
         kind = _kind(value) or "null"
         yield name, kind, value
