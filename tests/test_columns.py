@@ -128,21 +128,39 @@ def test_bad_input() -> None:
 
 # ---------------------------------------------------------------------------------------------- top-k
 
-@pytest.mark.parametrize("fraction", [1.0, 0.6, 0.05, 0.0005, 0.0])
-def test_top_k_masked_is_exact(fraction: float) -> None:
+def _masks(n: int) -> list[np.ndarray]:
+    rng = np.random.default_rng(5)
+    unsampled = np.ones(n, dtype=bool)
+    unsampled[::32] = False  # many pass, but none that the threshold's sample looks at
+    return [rng.random(n) < f for f in (1.0, 0.6, 0.3, 0.15, 0.05, 0.0005, 0.0)] + [unsampled]
+
+
+@pytest.mark.parametrize("mask", _masks(20_000))
+def test_top_k_masked_is_exact(mask: np.ndarray) -> None:
     rng = np.random.default_rng(3)
-    matrix = rng.standard_normal((4000, 16)).astype(np.float32)
+    matrix = rng.standard_normal((len(mask), 16)).astype(np.float32)
     queries = rng.standard_normal((3, 16)).astype(np.float32)
-    mask = rng.random(4000) < fraction
+    passing = np.flatnonzero(mask)
     for qs in (queries, queries[:1]):
         results = top_k_masked(matrix, qs, mask, k=10, chunk=100)
         assert len(results) == len(qs)
         for q, (positions, scores) in zip(qs, results, strict=True):
-            passing = np.flatnonzero(mask)
             full = matrix[passing] @ q
             best = passing[np.argsort(-full)[:10]]
             assert len(positions) == min(10, len(passing))  # k hits whenever k pass
             assert positions.tolist() == best.tolist()
             assert np.allclose(scores, np.sort(full)[::-1][:10], atol=1e-5)
+
+
+def test_top_k_masked_unfiltered_and_ties() -> None:
+    rng = np.random.default_rng(4)
+    matrix = rng.standard_normal((30_000, 8)).astype(np.float32)
+    queries = rng.standard_normal((2, 8)).astype(np.float32)
     assert [p.tolist() for p, _ in top_k_masked(matrix, queries, None, 5)] == \
         [np.argsort(-(matrix @ q))[:5].tolist() for q in queries]
+    same = np.ones((30_000, 8), dtype=np.float32)  # every score equal
+    mask = np.zeros(30_000, dtype=bool)
+    mask[10_000:] = True
+    positions, scores = top_k_masked(same, queries[:1], mask, 10)[0]
+    assert len(positions) == 10 and mask[positions].all() and len(set(positions.tolist())) == 10
+    assert top_k_masked(same, queries[:1], mask, 50_000)[0][0].shape == (20_000,)
