@@ -57,6 +57,7 @@ its text (those tokens become ``null``), so they count as null, as in :func:`mat
 from __future__ import annotations
 
 import difflib
+import functools
 import json
 import math
 import operator
@@ -547,12 +548,18 @@ def _field_conditions(field: str, cond: Any, at: str) -> list[Node]:
     return [IsNull(field) if value is None else Compare(field, "=", value)]
 
 
+@functools.lru_cache(maxsize=1024)
+def _parse_text(text: str) -> Node | None:
+    """Parsed once per distinct text (the nodes are immutable): a repeated filter costs a dict lookup."""
+    return _Parser(text).parse()
+
+
 def parse(where: str | dict[str, Any] | Node | None) -> Node | None:
     """A ``where`` filter (text, dict or an AST) as an AST; None for no filter (None, "", blanks, {})."""
     if where is None or isinstance(where, NODE_TYPES):
         return where
     if isinstance(where, str):
-        return _Parser(where).parse()
+        return _parse_text(where)
     if isinstance(where, dict):
         return _from_dict(where)
     raise FilterError(f"a filter is a text, a dict or None, not {type(where).__name__} {where!r}")
