@@ -110,7 +110,8 @@ def test_save_and_load_by_generation(tmp_path: Path, case: tuple[ColumnCache, di
 
 def test_memory_and_size() -> None:
     n = 20_000
-    cache = ColumnCache.from_items(np.arange(n), [{"year": 1900 + i % 121, "genre": "abcd"[i % 4]} for i in range(n)])
+    fields = [{"year": 1900 + i % 121, "genre": "abcd"[i % 4]} for i in range(n)]
+    cache = ColumnCache.build((np.arange(i, i + 3000)[: n - i], fields[i:i + 3000]) for i in range(0, n, 3000))
     per_item = cache.memory_bytes() / n
     assert 15 <= per_item <= 20  # live 1 + year 1 + 8 + genre 1 + 4 bytes, plus a tiny vocabulary
     assert cache.mask("year >= 1960 and genre = b").sum() == sum(
@@ -141,7 +142,7 @@ def test_top_k_masked_is_exact(mask: np.ndarray) -> None:
     matrix = rng.standard_normal((len(mask), 16)).astype(np.float32)
     queries = rng.standard_normal((3, 16)).astype(np.float32)
     passing = np.flatnonzero(mask)
-    for qs in (queries, queries[:1]):
+    for qs in (queries, queries[:1], np.repeat(queries, 7, axis=0)):  # 21 queries: the gather path
         results = top_k_masked(matrix, qs, mask, k=10, chunk=100)
         assert len(results) == len(qs)
         for q, (positions, scores) in zip(qs, results, strict=True):
@@ -164,3 +165,9 @@ def test_top_k_masked_unfiltered_and_ties() -> None:
     positions, scores = top_k_masked(same, queries[:1], mask, 10)[0]
     assert len(positions) == 10 and mask[positions].all() and len(set(positions.tolist())) == 10
     assert top_k_masked(same, queries[:1], mask, 50_000)[0][0].shape == (20_000,)
+    # a matrix FAISS cannot read in place (float64, or a strided view) goes through the gather
+    for odd in (matrix.astype(np.float64), np.asfortranarray(matrix)):
+        sparse = np.zeros(30_000, dtype=bool)
+        sparse[::100] = True
+        positions, _ = top_k_masked(odd, queries[:1], sparse, 5)[0]
+        assert positions.tolist() == (np.flatnonzero(sparse)[np.argsort(-(matrix[sparse] @ queries[0]))[:5]]).tolist()

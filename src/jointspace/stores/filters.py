@@ -46,8 +46,9 @@ Meaning (the same on every backend)
       a list field it tests whether an element equals the value (same kind; nested lists are not searched).
       A list field never equals a scalar (``tags = x`` is false: use ``tags contains x``).
     - ``in ()`` (empty) holds for nothing; ``not in ()`` for everything.
-    - Numbers compare as Python compares them; the columnar cache holds float64, so integers beyond
-      2**53 may compare inexactly there. A top-level key that itself contains a dot cannot be filtered.
+    - Numbers compare as Python compares them, except that SQLite and the columnar cache hold large
+      integers as float64: beyond 2**53 an integer may compare inexactly there (``10**30 = 1e30``).
+    - A top-level key that itself contains a dot cannot be filtered (and is not in the catalog).
 
 Old SQLite rows whose JSON text holds ``NaN`` or ``Infinity`` (written before values were cleaned) make
 ``json_extract`` raise ``malformed JSON``; :func:`to_sqlite` reads such a row through a repaired copy of
@@ -835,9 +836,17 @@ def _sqlite_path(field: str) -> str:
     return "$" + "".join(f'."{key}"' for key in path_of(field))
 
 
+def as_float(value: int | float) -> float:
+    """A number as a float; an integer too large for one becomes +-inf, which orders it the same way."""
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf
+
+
 def _sql_number(value: int | float) -> int | float:
     if isinstance(value, int) and not _INT64[0] <= value <= _INT64[1]:
-        return float(value)
+        return as_float(value)
     return value
 
 
@@ -892,7 +901,7 @@ class _SqliteCompiler:
         return self.typed(field, kind, lambda v: f"{v} {op} {self.bind(value)}")
 
     def in_(self, node: In) -> str:
-        numbers = [_sql_number(v) for v in node.values if _kind(v) == "number"]
+        numbers = [v for v in node.values if _kind(v) == "number"]  # JSON text: SQLite reads big ones as REAL
         strings = [v for v in node.values if isinstance(v, str)]
         bools = sorted({"true" if v else "false" for v in node.values if isinstance(v, bool)})
         parts = []

@@ -15,8 +15,8 @@ too) as typed numpy arrays indexed by the item's *position* (its row in the vect
 check it on random filters), for live positions only. Like the vector matrix it is derived from SQLite:
 :meth:`save` writes it with the store's generation by atomic rename, and :meth:`load` returns None
 when the file's generation is not the one asked for (it is then rebuilt, never trusted on a count).
-:func:`top_k_masked` then runs the exact top-k over the passing rows: a gather of those rows when few
-pass, the full mat-vec with the others set to -inf when many do, so it is never slower than unfiltered.
+:func:`top_k_masked` then runs the exact top-k over the passing rows: FAISS scores only those rows, in
+place, unless most rows pass, when the full mat-vec is cheaper; so it is never slower than unfiltered.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ from jointspace.stores.filters import (
     Node,
     Not,
     Or,
+    as_float,
     parse,
     walk_fields,
 )
@@ -55,8 +56,10 @@ def _element_key(value: Any) -> tuple[str, Any] | None:
     """The typed key of a list element for ``contains`` (5 and 5.0 alike; True apart from 1)."""
     if isinstance(value, bool):
         return ("b", value)
-    if isinstance(value, int | float):
-        return ("n", float(value)) if np.isfinite(value) else None
+    if isinstance(value, int):
+        return ("n", value)  # 5 and 5.0 are one dict key in Python, as they are one value here
+    if isinstance(value, float):
+        return ("n", value) if np.isfinite(value) else None
     if isinstance(value, str):
         return ("s", value)
     return None
@@ -132,7 +135,7 @@ class _Column:
             if kind == "number":
                 if self.num is None:
                     self.num = np.full(capacity, np.nan)
-                self.num[where] = np.array(chosen, dtype=np.float64)
+                self.num[where] = np.array([as_float(v) for v in chosen], dtype=np.float64)
             elif kind == "string":
                 if self.codes is None:
                     self.codes = np.full(capacity, -1, dtype=np.int32)
@@ -169,7 +172,7 @@ class _Column:
             if code is None or self.codes is None:
                 return np.zeros(k, dtype=bool)
             return self.codes[:k] == code
-        return self.num[:k] == value if self.num is not None else np.zeros(k, dtype=bool)
+        return self.num[:k] == as_float(value) if self.num is not None else np.zeros(k, dtype=bool)
 
     def order(self, op: str, value: Any, k: int) -> np.ndarray:
         if isinstance(value, str):
@@ -188,11 +191,11 @@ class _Column:
             return self.strings(lut, k)
         if isinstance(value, bool) or self.num is None:
             return np.zeros(k, dtype=bool)
-        return _ORDER[op](self.num[:k], value)
+        return _ORDER[op](self.num[:k], as_float(value))
 
     def within(self, values: Sequence[Any], k: int) -> np.ndarray:
         out = np.zeros(k, dtype=bool)
-        numbers = [float(v) for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
+        numbers = [as_float(v) for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
         strings = [self.index[v] for v in values if isinstance(v, str) and v in self.index]
         bools = [int(v) for v in values if isinstance(v, bool)]
         if numbers and self.num is not None:
@@ -239,6 +242,7 @@ class ColumnCache:
         cache = cls()
         for positions, fields in chunks:
             cache.add(positions, fields)
+        cache.trim()
         return cache
 
     @classmethod
@@ -258,6 +262,14 @@ class ColumnCache:
         self.live = live
         for col in self.columns.values():
             col.grow(capacity)
+
+    def trim(self) -> None:
+        """Give back the room grown for positions not yet used (after a bulk build)."""
+        if self.capacity > self.size:
+            self.live = self.live[:self.size].copy()
+            for col in self.columns.values():
+                for name, arr in col.arrays().items():
+                    setattr(col, name, arr[:self.size].copy())
 
     def add(self, positions: Sequence[int] | np.ndarray, fields: Sequence[dict[str, Any]]) -> None:
         """Set the fields of these positions (replacing what they held)."""
@@ -445,13 +457,34 @@ def _top_k(scores: np.ndarray, k: int, mask: np.ndarray | None = None) -> np.nda
     return candidates[np.argsort(-chosen, kind="stable")]
 
 
+def _subset_top_k(matrix: np.ndarray, queries: np.ndarray, rows: np.ndarray,
+                  k: int) -> list[tuple[np.ndarray, np.ndarray]] | None:
+    """FAISS's exact inner products over a subset of rows, read in place (no gather copy); None if unusable."""
+    if matrix.dtype != np.float32 or not matrix.flags.c_contiguous:
+        return None
+    try:
+        import faiss
+    except ImportError:  # pragma: no cover (faiss-cpu is a dependency)
+        return None
+    qs = np.ascontiguousarray(queries, dtype=np.float32)
+    ids = np.ascontiguousarray(rows, dtype=np.int64)
+    distances = np.empty((len(qs), k), dtype=np.float32)
+    labels = np.empty((len(qs), k), dtype=np.int64)
+    ptr = faiss.swig_ptr
+    # ld_ids = 0: every query scores the same subset; results come back sorted, best first
+    faiss.knn_inner_products_by_idx(ptr(qs), ptr(matrix), ptr(ids), matrix.shape[1], len(qs), len(matrix),
+                                    len(ids), k, ptr(distances), ptr(labels), 0)
+    return [(labels[j], distances[j]) for j in range(len(qs))]
+
+
 def top_k_masked(matrix: np.ndarray, queries: np.ndarray, mask: np.ndarray | None, k: int,
-                 dense_above: float = 0.2, chunk: int = 1024) -> list[tuple[np.ndarray, np.ndarray]]:
+                 dense_above: float = 0.6, chunk: int = 1024) -> list[tuple[np.ndarray, np.ndarray]]:
     """Exact top-k by inner product among the rows where ``mask`` holds: ``(positions, scores)`` per query.
 
-    Few passing rows (at most ``dense_above`` of all): their vectors are gathered, in chunks that stay in
-    cache, and scored. Many: the full mat-vec, then the top k among the passing scores; that costs what an
-    unfiltered search costs. Either way k hits come back whenever k rows pass, best first.
+    Up to ``dense_above`` of the rows passing: only the passing rows are read and scored, in place, by
+    FAISS's ``knn_inner_products_by_idx`` for a few queries, or gathered in chunks that stay in cache for a
+    batch. More: the full mat-vec, then the top k among the passing scores, which costs what an unfiltered
+    search costs. Either way k hits come back whenever k rows pass, best first.
     """
     queries = np.atleast_2d(np.asarray(queries, dtype=matrix.dtype))
     n = len(matrix)
@@ -474,6 +507,10 @@ def top_k_masked(matrix: np.ndarray, queries: np.ndarray, mask: np.ndarray | Non
     else:
         rows = np.flatnonzero(mask)
         mask = None
+        if len(queries) <= 16:
+            found = _subset_top_k(matrix, queries, rows, k)
+            if found is not None:
+                return found
         scores = np.empty((count, len(queries)), dtype=np.result_type(matrix, queries))
         for start in range(0, count, chunk):
             block = matrix[rows[start:start + chunk]]
