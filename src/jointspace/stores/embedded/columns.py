@@ -376,7 +376,7 @@ class ColumnCache:
                 lists = [[p, col.lists[p]] for p in np.flatnonzero(col.lists[:n] != None).tolist()]  # noqa: E711
             columns.append({"name": name, "arrays": kinds, "vocab": col.vocab, "lists": lists})
         meta = {"format": FORMAT, "generation": generation, "size": n, "columns": columns}
-        arrays["meta"] = np.frombuffer(json.dumps(meta, ensure_ascii=False, allow_nan=False).encode(), dtype=np.uint8)
+        arrays["meta"] = np.frombuffer(json.dumps(meta, ensure_ascii=True, allow_nan=False).encode(), dtype=np.uint8)
         fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
         try:
             with os.fdopen(fd, "wb") as fh:
