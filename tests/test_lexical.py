@@ -18,6 +18,7 @@ from _pgserver import postgres_server
 from jointspace.errors import JointspaceError
 from jointspace.evaluate.datasets import wordnet_sample
 from jointspace.stores import pg_lexical
+from jointspace.stores.embedded import lexical
 from jointspace.stores.embedded.lexical import LexicalIndex, query_terms
 
 PLAIN = "unicode61 remove_diacritics 2"  # no stemming: the brute force below tokenises the same way
@@ -101,7 +102,10 @@ def test_bm25_equals_the_formula(db: sqlite3.Connection, corpus: dict[int, str])
     assert checked > 100
 
 
-def test_filters_apply_before_ranking(db: sqlite3.Connection, corpus: dict[int, str]) -> None:
+@pytest.mark.parametrize("in_sql_max", [20000, 10])  # the set inside the query / filtering the ranked stream
+def test_filters_apply_before_ranking(db: sqlite3.Connection, corpus: dict[int, str], in_sql_max: int,
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(lexical, "IN_SQL_MAX", in_sql_max)
     lex = LexicalIndex(tokenizer=PLAIN)
     rng = np.random.default_rng(3)
     allowed = rng.choice(np.array(list(corpus)), 120, replace=False)
@@ -116,6 +120,10 @@ def test_filters_apply_before_ranking(db: sqlite3.Connection, corpus: dict[int, 
     assert lex.search(db, q, 10, allowed_rowids=np.array([], dtype=np.int64)) == []
     one = int(theirs[3][0])
     assert [h.rowid for h in lex.search(db, q, 10, allowed_rowids=[one])] == [one]
+    for size in (30, 400):  # mostly rows without a query term: k hits still, when k matching rows pass
+        subset = np.array(list(corpus))[::len(corpus) // size][:size]
+        want = brute_top(corpus, q, 10, set(subset.tolist()))
+        assert [h.rowid for h in lex.search(db, q, 10, allowed_rowids=subset)] == [r for r, _, _ in want]
 
 
 @pytest.mark.parametrize("query", HOSTILE)

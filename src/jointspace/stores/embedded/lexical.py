@@ -29,6 +29,8 @@ from jointspace.errors import JointspaceError
 DEFAULT_TOKENIZER = "porter unicode61 remove_diacritics 2"
 #: rows per INSERT statement batch in ``rebuild``
 REBUILD_BATCH = 2000
+#: allowed sets up to this size are sent into the ranking query; larger ones filter the ranked stream
+IN_SQL_MAX = 20000
 #: most query terms honoured (a longer query keeps its first distinct terms)
 MAX_TERMS = 64
 
@@ -171,17 +173,28 @@ class LexicalIndex:
         if not terms:
             return []
         match = " OR ".join(quote(t) for t in terms)
-        sql = f"SELECT rowid, -bm25({self.table}) FROM {self.table} WHERE {self.table} MATCH ?"
-        params: list[Any] = [match]
-        if allowed_rowids is not None:
-            allowed = np.asarray(allowed_rowids, dtype=np.int64)
+        sql = (f"SELECT rowid, -bm25({self.table}) FROM {self.table} WHERE {self.table} MATCH ?"
+               f"{{restrict}} ORDER BY bm25({self.table}), rowid")
+        if allowed_rowids is None:
+            found = db.execute(sql.format(restrict="") + " LIMIT ?", (match, int(k))).fetchall()
+        else:
+            allowed = np.asarray(allowed_rowids, dtype=np.int64).ravel()
             if not len(allowed):
                 return []
-            sql += " AND rowid IN (SELECT value FROM json_each(?))"
-            params.append(_rowid_json(allowed))
-        sql += f" ORDER BY bm25({self.table}), rowid LIMIT ?"
-        params.append(int(k))
-        found = db.execute(sql, params).fetchall()
+            if len(allowed) <= IN_SQL_MAX:  # a small set: the restriction goes into the query
+                found = db.execute(sql.format(restrict=" AND rowid IN (SELECT value FROM json_each(?))")
+                                   + " LIMIT ?", (match, _rowid_json(allowed), int(k))).fetchall()
+            else:  # a large set: walk the ranked matches, keeping allowed ones, until k are found
+                keep = set(allowed.tolist())
+                cursor = db.execute(sql.format(restrict=""), (match,))
+                found = []
+                while len(found) < k:
+                    batch = cursor.fetchmany(max(256, 4 * k))
+                    if not batch:
+                        break
+                    found += [row for row in batch if row[0] in keep]
+                cursor.close()
+                found = found[:k]
         if not found:
             return []
         matched = self.matched_terms(db, [r[0] for r in found], terms)
