@@ -174,13 +174,14 @@ def build_features(text_field: str, encoder: str, encoder_params: dict[str, Any]
     """The feature step: encoder vectors | scaled numeric metadata | one-hot categorical metadata."""
     parts: list[tuple[str, Any, Any]] = [("text", EncoderFeatures(encoder, encoder_params), [text_field])]
     if numeric:
-        parts.append(("numeric", make_pipeline(FunctionTransformer(as_numeric),
+        parts.append(("numeric", make_pipeline(FunctionTransformer(as_numeric, feature_names_out="one-to-one"),
                                                SimpleImputer(strategy="median", add_indicator=True,
                                                              keep_empty_features=True),
-                                               StandardScaler(), FunctionTransformer(clip_scaled)),
+                                               StandardScaler(),
+                                               FunctionTransformer(clip_scaled, feature_names_out="one-to-one")),
                       list(numeric)))
     if categorical:
-        parts.append(("categorical", make_pipeline(FunctionTransformer(as_category),
+        parts.append(("categorical", make_pipeline(FunctionTransformer(as_category, feature_names_out="one-to-one"),
                                                    OneHotEncoder(handle_unknown="ignore", sparse_output=False)),
                       list(categorical)))
     return ColumnTransformer(parts, sparse_threshold=0.0)
