@@ -75,11 +75,11 @@ class AudioStatsEncoder(Encoder):
     name = "audio-stats"
     modality = "audio"
     trainable = True
+    mean_: np.ndarray | None = None
+    scale_: np.ndarray | None = None
 
     def __init__(self, max_seconds: float = MAX_SECONDS) -> None:
         self.max_seconds = max_seconds
-        self.mean_: np.ndarray | None = None
-        self.scale_: np.ndarray | None = None
 
     @property
     def dim(self) -> int:
@@ -101,7 +101,7 @@ class AudioStatsEncoder(Encoder):
     def raw(self, items: Sequence[Any]) -> np.ndarray:
         return np.stack([stats(s) for s in self.load(items)]) if items else np.zeros((0, self.dim), np.float32)
 
-    def fit(self, items: Iterable[Any]) -> AudioStatsEncoder:
+    def fit(self, items: Iterable[Any], y: object = None) -> AudioStatsEncoder:
         """Learn a per-dimension standardisation; clips that fail to load are left out."""
         rows = []
         for item in items:

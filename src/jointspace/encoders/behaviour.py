@@ -13,6 +13,7 @@ factors, so a new user gets a vector without refitting, and ``score`` ranks item
 from __future__ import annotations
 
 import json
+import numbers
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from jointspace.encoders.base import Encoder
+from jointspace.encoders.base import Encoder, check_int
 from jointspace.errors import ItemError, JointspaceError, NotFittedError
 
 
@@ -86,13 +87,13 @@ class BehaviourEncoder(Encoder):
     name = "behaviour"
     modality = "interaction"
     trainable = True
+    item_ids_: list[str] | None = None
+    user_ids_: list[str] | None = None
+    item_factors_: np.ndarray | None = None
+    user_factors_: np.ndarray | None = None
 
     def __init__(self, factors: int = 32, regularization: float = 30.0, alpha: float = 5.0,
                  iterations: int = 15, cg_steps: int = 3, use_weights: bool = False, seed: int = 0) -> None:
-        if factors < 1 or iterations < 1 or cg_steps < 1:
-            raise JointspaceError("behaviour: factors, iterations and cg_steps must be at least 1")
-        if regularization < 0 or alpha <= 0:
-            raise JointspaceError("behaviour: regularization must be >= 0 and alpha > 0")
         self.factors = factors
         self.regularization = regularization
         self.alpha = alpha
@@ -100,10 +101,6 @@ class BehaviourEncoder(Encoder):
         self.cg_steps = cg_steps
         self.use_weights = use_weights
         self.seed = seed
-        self.item_ids_: list[str] | None = None
-        self.user_ids_: list[str] | None = None
-        self.item_factors_: np.ndarray | None = None
-        self.user_factors_: np.ndarray | None = None
         self._item_pos: dict[str, int] = {}
         self._user_pos: dict[str, int] = {}
 
@@ -119,8 +116,13 @@ class BehaviourEncoder(Encoder):
         return self.alpha * (weights if self.use_weights else np.ones_like(weights))
 
     # -- fitting ------------------------------------------------------------------------------------
-    def fit(self, items: Iterable[Any]) -> BehaviourEncoder:
+    def fit(self, items: Iterable[Any], y: object = None) -> BehaviourEncoder:
         """Fit on interactions: ``(user, item[, weight])`` tuples, ``{"user", "item", "weight"}`` dicts."""
+        for what in ("factors", "iterations", "cg_steps"):
+            check_int("behaviour", what, getattr(self, what))
+        if not (isinstance(self.regularization, numbers.Real) and isinstance(self.alpha, numbers.Real)
+                and self.regularization >= 0 and self.alpha > 0):
+            raise JointspaceError("behaviour: regularization must be >= 0 and alpha > 0")
         triples = _triples(items)
         if not triples:
             raise JointspaceError("behaviour: cannot fit on no interactions")

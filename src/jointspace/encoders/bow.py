@@ -15,6 +15,7 @@ class BowEncoder(TfidfEncoder):
     """Counts (``binary=True``: 0/1 presence) per vocabulary term, L2-normalised, dense out."""
 
     name = "bow"
+    sublinear_tf = False  # counts as they are (not a setting of bow)
 
     def __init__(
         self,
@@ -26,8 +27,12 @@ class BowEncoder(TfidfEncoder):
         max_df: int | float = 1.0,
         binary: bool = False,
     ) -> None:
-        super().__init__(dim=dim, lowercase=lowercase, stop_words=stop_words, ngram_range=ngram_range,
-                         min_df=min_df, max_df=max_df, sublinear_tf=False)
+        self.dim = dim
+        self.lowercase = lowercase
+        self.stop_words = stop_words
+        self.ngram_range = ngram_range
+        self.min_df = min_df
+        self.max_df = max_df
         self.binary = binary
 
     def _fit_weights(self, counts: sp.csr_matrix, n_docs: int) -> None:

@@ -14,12 +14,12 @@ from pathlib import Path
 
 import numpy as np
 
-from jointspace.encoders.base import Encoder, check_texts
+from jointspace.encoders.base import Encoder, check_int, check_texts
 from jointspace.encoders.lda_vb import dirichlet_expectation, e_step
 from jointspace.encoders.lda_vb import perplexity as vb_perplexity
 from jointspace.encoders.lsa import VocabularyMixin
 from jointspace.encoders.spool import CountSpool
-from jointspace.errors import JointspaceError, NotFittedError
+from jointspace.errors import NotFittedError
 
 
 class LdaEncoder(VocabularyMixin, Encoder):
@@ -28,6 +28,9 @@ class LdaEncoder(VocabularyMixin, Encoder):
     name = "lda"
     modality = "text"
     trainable = True
+    vocabulary_: list[str] | None = None
+    lambda_: np.ndarray | None = None  # (topics, terms) variational topic-word parameters
+    n_docs_ = 0
 
     def __init__(
         self,
@@ -49,14 +52,10 @@ class LdaEncoder(VocabularyMixin, Encoder):
         seed: int = 0,
         spool_dir: str | None = None,
     ) -> None:
-        if n_topics < 1:
-            raise JointspaceError(f"lda: n_topics must be at least 1, got {n_topics}")
-        if passes < 1:
-            raise JointspaceError(f"lda: passes must be at least 1, got {passes}")
         self.n_topics = n_topics
         self.lowercase = lowercase
         self.stop_words = stop_words
-        self.ngram_range = tuple(ngram_range)
+        self.ngram_range = ngram_range
         self.min_df = min_df
         self.max_df = max_df
         self.max_features = max_features
@@ -70,9 +69,6 @@ class LdaEncoder(VocabularyMixin, Encoder):
         self.tol = tol
         self.seed = seed
         self.spool_dir = spool_dir
-        self.vocabulary_: list[str] | None = None
-        self.lambda_: np.ndarray | None = None  # (topics, terms) variational topic-word parameters
-        self.n_docs_ = 0
 
     @property
     def dim(self) -> int:
@@ -90,8 +86,11 @@ class LdaEncoder(VocabularyMixin, Encoder):
     def eta_(self) -> float:
         return self.eta if self.eta is not None else 1.0 / self.n_topics
 
-    def fit(self, items: Iterable[str], progress: Callable[[int], None] | None = None) -> LdaEncoder:
+    def fit(self, items: Iterable[str], y: object = None, progress: Callable[[int], None] | None = None
+            ) -> LdaEncoder:
         """Learn topics from any iterable of texts (read once; ``passes`` epochs over an on-disk spool)."""
+        for what in ("n_topics", "passes", "chunk_size", "max_doc_iter"):
+            check_int("lda", what, getattr(self, what))
         rng = np.random.default_rng(self.seed)
         alpha, eta = self.alpha_, self.eta_
         with CountSpool(self._analyzer(), self.chunk_size, self.spool_dir) as spool:

@@ -23,11 +23,11 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from jointspace.encoders.base import Encoder
+from jointspace.encoders.base import Encoder, check_int
 from jointspace.encoders.sketch import streaming_svd
 from jointspace.encoders.spool import CountSpool, make_analyzer
 from jointspace.encoders.tfidf import l2_rows, plain_idf, smooth_idf, tfidf_weights
-from jointspace.errors import ItemError, JointspaceError, NotFittedError
+from jointspace.errors import ItemError, NotFittedError
 
 
 class VocabularyMixin:
@@ -76,6 +76,11 @@ class LsaEncoder(VocabularyMixin, Encoder):
     name = "lsa"
     modality = "text"
     trainable = True
+    vocabulary_: list[str] | None = None
+    idf_: np.ndarray | None = None
+    components_: np.ndarray | None = None  # (terms, dim): the right singular vectors
+    singular_values_: np.ndarray | None = None  # (dim,), descending; 0 past the corpus' rank
+    n_docs_ = 0
 
     def __init__(
         self,
@@ -94,12 +99,10 @@ class LsaEncoder(VocabularyMixin, Encoder):
         seed: int = 0,
         spool_dir: str | None = None,
     ) -> None:
-        if dim < 1:
-            raise JointspaceError(f"lsa: dim must be at least 1, got {dim}")
-        self._dim = dim
+        self.dim = dim
         self.lowercase = lowercase
         self.stop_words = stop_words
-        self.ngram_range = tuple(ngram_range)
+        self.ngram_range = ngram_range
         self.min_df = min_df
         self.max_df = max_df
         self.max_features = max_features
@@ -110,22 +113,15 @@ class LsaEncoder(VocabularyMixin, Encoder):
         self.chunk_size = chunk_size
         self.seed = seed
         self.spool_dir = spool_dir
-        self.vocabulary_: list[str] | None = None
-        self.idf_: np.ndarray | None = None
-        self.components_: np.ndarray | None = None  # (terms, dim): the right singular vectors
-        self.singular_values_: np.ndarray | None = None  # (dim,), descending; 0 past the corpus' rank
-        self.n_docs_ = 0
-
-    @property
-    def dim(self) -> int:
-        return self._dim
 
     @property
     def is_fitted(self) -> bool:
         return self.components_ is not None
 
-    def fit(self, items: Iterable[str], progress: Callable[[int], None] | None = None) -> LsaEncoder:
+    def fit(self, items: Iterable[str], y: object = None, progress: Callable[[int], None] | None = None
+            ) -> LsaEncoder:
         """Learn the latent space from any iterable of texts (read once; see the module docstring)."""
+        check_int("lsa", "dim", self.dim)
         with CountSpool(self._analyzer(), self.chunk_size, self.spool_dir) as spool:
             spool.consume(items)
             vocabulary = spool.finalize(self.min_df, self.max_df, self.max_features, name=self.name)

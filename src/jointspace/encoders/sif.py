@@ -68,10 +68,8 @@ class SifEncoder(Encoder):
     trainable = True
     lowercase: bool = True
     sif_a: float = 1e-3
-
-    def __init__(self) -> None:
-        self.frequencies_: dict[str, float] | None = None  # p(w) over the fitting corpus
-        self.common_component_: np.ndarray | None = None
+    frequencies_: dict[str, float] | None = None  # p(w) over the fitting corpus
+    common_component_: np.ndarray | None = None
 
     @property
     def is_fitted(self) -> bool:

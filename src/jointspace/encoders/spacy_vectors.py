@@ -84,7 +84,6 @@ class SpacyVectorsEncoder(SifEncoder):
     pretrained_words = True  # word_vectors() works without fit; only text pooling needs the corpus
 
     def __init__(self, lowercase: bool = False, sif_a: float = 1e-3, spool_dir: str | None = None) -> None:
-        super().__init__()
         self.lowercase = lowercase
         self.sif_a = sif_a
         self.spool_dir = spool_dir
@@ -111,7 +110,8 @@ class SpacyVectorsEncoder(SifEncoder):
         key2row = load_table()[1]
         return np.array([self._row(t, key2row) for t in tokens], dtype=np.int64)
 
-    def fit(self, items: Iterable[str], progress: Callable[[int], None] | None = None) -> SpacyVectorsEncoder:
+    def fit(self, items: Iterable[str], y: object = None, progress: Callable[[int], None] | None = None
+            ) -> SpacyVectorsEncoder:
         with TokenSpool(self.lowercase, self.spool_dir) as spool:
             try:
                 spool.consume(items)

@@ -20,6 +20,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from jointspace.encoders.base import as_items
 from jointspace.errors import ItemError
 
 WORD_RE = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)?")
@@ -43,7 +44,7 @@ class Texts:
     """Wraps a corpus iterable: yields its non-blank texts once, counting documents and skipped blanks."""
 
     def __init__(self, items: Iterable[Any]) -> None:
-        self.items = items
+        self.items = as_items(items, text=True)  # a one-column DataFrame or 2-D array gives its column
         self.n_docs = 0
         self.skipped = 0
 

@@ -16,7 +16,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.feature_extraction.text import CountVectorizer
 
-from jointspace.encoders.base import Encoder, check_texts
+from jointspace.encoders.base import Encoder, check_int, check_texts
 from jointspace.errors import JointspaceError, NotFittedError
 
 
@@ -57,6 +57,8 @@ class TfidfEncoder(Encoder):
     name = "tfidf"
     modality = "text"
     trainable = True
+    vocabulary_: list[str] | None = None
+    idf_: np.ndarray | None = None
 
     def __init__(
         self,
@@ -68,21 +70,13 @@ class TfidfEncoder(Encoder):
         max_df: int | float = 1.0,
         sublinear_tf: bool = True,
     ) -> None:
-        if dim < 1:
-            raise JointspaceError(f"{self.name}: dim must be at least 1, got {dim}")
-        self._dim = dim
+        self.dim = dim
         self.lowercase = lowercase
         self.stop_words = stop_words
-        self.ngram_range = tuple(ngram_range)
+        self.ngram_range = ngram_range
         self.min_df = min_df
         self.max_df = max_df
         self.sublinear_tf = sublinear_tf
-        self.vocabulary_: list[str] | None = None
-        self.idf_: np.ndarray | None = None
-
-    @property
-    def dim(self) -> int:
-        return self._dim
 
     @property
     def is_fitted(self) -> bool:
@@ -92,7 +86,7 @@ class TfidfEncoder(Encoder):
         return CountVectorizer(
             lowercase=self.lowercase,
             stop_words=self.stop_words,
-            ngram_range=self.ngram_range,
+            ngram_range=tuple(self.ngram_range),
             min_df=1 if vocabulary else self.min_df,
             max_df=1.0 if vocabulary else self.max_df,
             max_features=None if vocabulary else self.dim,
@@ -100,7 +94,8 @@ class TfidfEncoder(Encoder):
             dtype=np.float32,
         )
 
-    def fit(self, items: Iterable[str]) -> TfidfEncoder:
+    def fit(self, items: Iterable[str], y: object = None) -> TfidfEncoder:
+        check_int(self.name, "dim", self.dim)
         texts = check_texts(items)
         if not texts:
             raise JointspaceError(f"{self.name}: cannot fit on an empty corpus")

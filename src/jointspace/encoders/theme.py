@@ -40,8 +40,12 @@ class ThemeEncoder(Encoder):
 
     def __init__(self, lexicon: dict[str, list[str]] | str | None = None) -> None:
         self.lexicon = lexicon
-        self._themes: dict[str, list[str]] | None = None  # resolved lexicon, read lazily
-        self._patterns: dict[tuple[str, ...], list[int]] | None = None
+
+    # The lexicon is read on first use and kept with the setting it was read from, so that
+    # ``set_params(lexicon=...)`` (a grid search) reads the new one.
+    _source: Any = None
+    _themes: dict[str, list[str]] | None = None  # resolved lexicon
+    _patterns: dict[tuple[str, ...], list[int]] | None = None
 
     # -- the lexicon -------------------------------------------------------------------------------
     def _read(self) -> dict[str, list[str]]:
@@ -78,15 +82,21 @@ class ThemeEncoder(Encoder):
         return list(self._resolved())
 
     def _resolved(self) -> dict[str, list[str]]:
-        if self._themes is None:
-            self._themes = self._read()
+        if self._themes is None or self._source is not self.lexicon:
+            self._themes, self._patterns, self._source = self._read(), None, self.lexicon
         return self._themes
 
+    def fit(self, X: Any = None, y: Any = None) -> ThemeEncoder:
+        """Nothing to learn: reads and checks the lexicon (an error names what is wrong with it)."""
+        self._resolved()
+        return self
+
     def _compiled(self) -> dict[tuple[str, ...], list[int]]:
+        themes = self._resolved()
         if self._patterns is None:
             stem = _stemmer().stemWords
             patterns: dict[tuple[str, ...], list[int]] = {}
-            for t, entries in enumerate(self._resolved().values()):
+            for t, entries in enumerate(themes.values()):
                 for entry in entries:
                     key = tuple(stem(words(entry)))
                     if key and t not in patterns.setdefault(key, []):
@@ -129,3 +139,4 @@ class ThemeEncoder(Encoder):
     def _load_state(self, path: Path) -> None:
         if (path / "lexicon.json").exists():
             self._themes = json.loads((path / "lexicon.json").read_text())
+            self._patterns, self._source = None, self.lexicon

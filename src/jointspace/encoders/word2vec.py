@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from jointspace.encoders.base import check_int
 from jointspace.encoders.sif import SifEncoder, TokenSpool
 from jointspace.errors import JointspaceError
 
@@ -22,14 +23,13 @@ class Word2VecEncoder(SifEncoder):
     """Word vectors of ``dim`` dimensions learnt with gensim ``Word2Vec`` (CBOW by default)."""
 
     name = "word2vec"
+    words_: list[str] | None = None
+    vectors_: np.ndarray | None = None
 
     def __init__(self, dim: int = 100, window: int = 5, min_count: int = 2, epochs: int = 5, sg: bool = False,
                  negative: int = 5, lowercase: bool = True, sif_a: float = 1e-3, workers: int = 2, seed: int = 0,
                  spool_dir: str | None = None) -> None:
-        super().__init__()
-        if dim < 1:
-            raise JointspaceError(f"word2vec: dim must be at least 1, got {dim}")
-        self._dim = dim
+        self.dim = dim
         self.window = window
         self.min_count = min_count
         self.epochs = epochs
@@ -40,13 +40,7 @@ class Word2VecEncoder(SifEncoder):
         self.workers = workers
         self.seed = seed
         self.spool_dir = spool_dir
-        self.words_: list[str] | None = None
-        self.vectors_: np.ndarray | None = None
         self._index: dict[str, int] = {}
-
-    @property
-    def dim(self) -> int:
-        return self._dim
 
     def _rows(self, tokens: list[str]) -> np.ndarray:
         return np.array([self._index.get(t, -1) for t in tokens], dtype=np.int64)
@@ -54,9 +48,13 @@ class Word2VecEncoder(SifEncoder):
     def _table(self) -> np.ndarray:
         return self.vectors_
 
-    def fit(self, items: Iterable[str], progress: Callable[[int], None] | None = None) -> Word2VecEncoder:
+    def fit(self, items: Iterable[str], y: object = None, progress: Callable[[int], None] | None = None
+            ) -> Word2VecEncoder:
         from gensim.models import Word2Vec
 
+        for what, least in (("dim", 1), ("window", 1), ("min_count", 1), ("epochs", 1), ("negative", 0),
+                            ("workers", 1)):
+            check_int("word2vec", what, getattr(self, what), least)
         with TokenSpool(self.lowercase, self.spool_dir) as spool:
             try:
                 spool.consume(items)

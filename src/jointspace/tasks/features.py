@@ -21,9 +21,11 @@ from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
+from sklearn.utils.validation import check_is_fitted
 
 from jointspace.encoders import encoder as make_encoder
-from jointspace.encoders.base import encode_robust
+from jointspace.encoders.base import as_items, check_int, encode_robust
+from jointspace.errors import ItemError
 
 MISSING = "(missing)"
 _CACHE: dict[str, dict[str, np.ndarray]] | None = None
@@ -64,8 +66,13 @@ def preload(encoder: str, encoder_params: dict[str, Any] | None, texts: Sequence
     store.update(zip(texts, vectors, strict=True))
 
 
-class EncoderFeatures(BaseEstimator, TransformerMixin):
-    """A registry encoder as an sklearn transformer over a column of texts (fitted first when it learns)."""
+class EncoderFeatures(TransformerMixin, BaseEstimator):
+    """A registry encoder as an sklearn transformer over a column of texts (fitted first when it learns).
+
+    Input: a column of texts (a list, a Series, a 1-D array, or a one-column DataFrame / 2-D array as
+    ``ColumnTransformer`` gives it). A text the encoder cannot embed gets zero features; an item that
+    is not text at all (None, NaN, a number) is an error naming its position.
+    """
 
     def __init__(self, encoder: str = "minilm", encoder_params: dict[str, Any] | None = None,
                  batch_size: int = 64, chunk: int = 256) -> None:
@@ -74,11 +81,20 @@ class EncoderFeatures(BaseEstimator, TransformerMixin):
         self.batch_size = batch_size
         self.chunk = chunk
 
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False  # texts, as scikit-learn's TfidfVectorizer
+        tags.input_tags.string = True
+        tags.transformer_tags.preserves_dtype = []
+        return tags
+
     def fit(self, X: Any, y: Any = None) -> EncoderFeatures:
-        self.encoder_ = make_encoder(self.encoder, **(self.encoder_params or {}))
-        if self.encoder_.trainable:
-            self.encoder_.fit(_texts(X))
-        self.dim_ = self.encoder_.dim
+        for what in ("batch_size", "chunk"):
+            check_int("EncoderFeatures", what, getattr(self, what))
+        encoder = make_encoder(self.encoder, **(self.encoder_params or {}))
+        encoder.fit(_texts(X) if encoder.trainable else [])
+        self.encoder_ = encoder
+        self.dim_ = encoder.dim
         return self
 
     def _cache_key(self) -> str | None:
@@ -87,6 +103,7 @@ class EncoderFeatures(BaseEstimator, TransformerMixin):
         return cache_key(self.encoder, self.encoder_params)
 
     def transform(self, X: Any) -> np.ndarray:
+        check_is_fitted(self, "encoder_")
         texts = _texts(X)
         key = self._cache_key()
         store = _CACHE.setdefault(key, {}) if key is not None and _CACHE is not None else {}
@@ -105,13 +122,20 @@ class EncoderFeatures(BaseEstimator, TransformerMixin):
         return out
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        check_is_fitted(self, "encoder_")
         return np.array([f"{self.encoder}_{i}" for i in range(self.dim_)], dtype=object)
 
 
 def _texts(X: Any) -> list[str]:
-    if isinstance(X, pd.DataFrame):
-        X = X.iloc[:, 0]
-    return [str(t) for t in np.asarray(X, dtype=object).ravel()]
+    """The column of texts in ``X``; a text may be blank (zero features), an item that is no text is an error."""
+    out = []
+    for i, text in enumerate(as_items(X, text=True)):
+        if isinstance(text, bytes):
+            text = text.decode("utf-8", errors="replace")
+        if not isinstance(text, str):
+            raise ItemError(f"item {i}", f"expected text, got {type(text).__name__} {text!r}", position=i)
+        out.append(str(text))
+    return out
 
 
 def as_numeric(frame: pd.DataFrame) -> np.ndarray:
@@ -150,13 +174,14 @@ def build_features(text_field: str, encoder: str, encoder_params: dict[str, Any]
     """The feature step: encoder vectors | scaled numeric metadata | one-hot categorical metadata."""
     parts: list[tuple[str, Any, Any]] = [("text", EncoderFeatures(encoder, encoder_params), [text_field])]
     if numeric:
-        parts.append(("numeric", make_pipeline(FunctionTransformer(as_numeric),
+        parts.append(("numeric", make_pipeline(FunctionTransformer(as_numeric, feature_names_out="one-to-one"),
                                                SimpleImputer(strategy="median", add_indicator=True,
                                                              keep_empty_features=True),
-                                               StandardScaler(), FunctionTransformer(clip_scaled)),
+                                               StandardScaler(),
+                                               FunctionTransformer(clip_scaled, feature_names_out="one-to-one")),
                       list(numeric)))
     if categorical:
-        parts.append(("categorical", make_pipeline(FunctionTransformer(as_category),
+        parts.append(("categorical", make_pipeline(FunctionTransformer(as_category, feature_names_out="one-to-one"),
                                                    OneHotEncoder(handle_unknown="ignore", sparse_output=False)),
                       list(categorical)))
     return ColumnTransformer(parts, sparse_threshold=0.0)

@@ -5,7 +5,10 @@ A stratified slice of the training data is held out for early stopping; the best
 kept, and the same slice calibrates the probabilities (Platt scaling of the logit for two classes, a
 multinomial logistic regression on the logits for more): the class weights that help training skew
 raw probabilities, and this undoes it. Fitted weights are stored as numpy arrays, so a pickled model
-needs no torch internals.
+needs no torch internals. When a class has too few examples to hold any out (under 2, or fewer
+examples than would leave each class one in the slice), early stopping and calibration use the
+training data itself. Input is checked as every scikit-learn classifier checks it (``validate_data``),
+and scikit-learn's own estimator checks pass (tests/test_sklearn_checks.py).
 """
 
 from __future__ import annotations
@@ -15,7 +18,10 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.model_selection import train_test_split
-from sklearn.utils.multiclass import unique_labels
+from sklearn.utils.multiclass import check_classification_targets, unique_labels
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from jointspace.encoders.base import check_int
 
 
 def _network(n_in: int, hidden: int, n_out: int, dropout: float) -> Any:
@@ -43,24 +49,37 @@ class TorchMLPClassifier(ClassifierMixin, BaseEstimator):
     def fit(self, X: Any, y: Any) -> TorchMLPClassifier:
         import torch
 
+        X, y = validate_data(self, X, y, dtype=np.float32)
+        check_classification_targets(y)
+        for what in ("hidden", "batch_size", "max_epochs", "patience"):
+            check_int("TorchMLPClassifier", what, getattr(self, what))
+        if not 0.0 < self.val_fraction < 1.0:
+            raise ValueError(f"val_fraction must lie in (0, 1), got {self.val_fraction!r}")
         threads = torch.get_num_threads()
         torch.set_num_threads(1)  # a small net: one thread is as fast, and kinder to a shared machine
         try:
-            return self._fit(np.asarray(X, dtype=np.float32), y)
+            return self._fit(X, y)
         finally:
             torch.set_num_threads(threads)
+
+    def _split(self, X: np.ndarray, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """A stratified held-out slice, or the training data itself when a class is too small to split."""
+        n_classes = len(self.classes_)
+        n_val = int(np.ceil(self.val_fraction * len(X)))
+        if np.bincount(codes).min() >= 2 and n_val >= n_classes and len(X) - n_val >= n_classes:
+            return train_test_split(X, codes, test_size=n_val, stratify=codes, random_state=self.random_state)
+        return X, X, codes, codes
 
     def _fit(self, X: np.ndarray, y: Any) -> TorchMLPClassifier:
         import torch
 
         self.classes_ = unique_labels(y)
         if len(self.classes_) < 2:
-            raise ValueError("the network needs at least two classes")
+            raise ValueError(f"the network needs at least two classes, got one class: {self.classes_[0]!r}")
         codes = np.searchsorted(self.classes_, np.asarray(y))
         binary = len(self.classes_) == 2
         torch.manual_seed(self.random_state)
-        X_tr, X_va, y_tr, y_va = train_test_split(X, codes, test_size=self.val_fraction, stratify=codes,
-                                                  random_state=self.random_state)
+        X_tr, X_va, y_tr, y_va = self._split(X, codes)
         net = _network(X.shape[1], self.hidden, 1 if binary else len(self.classes_), self.dropout)
         counts = np.bincount(y_tr, minlength=len(self.classes_)).astype(np.float32)
         if binary:
@@ -74,8 +93,8 @@ class TorchMLPClassifier(ClassifierMixin, BaseEstimator):
             return loss_fn(out.squeeze(1), yb.float()) if binary else loss_fn(out, yb)
 
         opt = torch.optim.Adam(net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
-        xt, yt = torch.from_numpy(X_tr), torch.from_numpy(y_tr)
-        xv, yv = torch.from_numpy(X_va), torch.from_numpy(y_va)
+        xt, yt = torch.tensor(X_tr), torch.tensor(y_tr)  # copies: the input may be read-only
+        xv, yv = torch.tensor(X_va), torch.tensor(y_va)
         gen = torch.Generator().manual_seed(self.random_state)
         best, best_state, waited = float("inf"), None, 0
         self.n_epochs_ = 0
@@ -98,9 +117,8 @@ class TorchMLPClassifier(ClassifierMixin, BaseEstimator):
                     break
         assert best_state is not None
         self.weights_ = {k: v.numpy().copy() for k, v in best_state.items()}
-        self._calibrate(self._logits(X_va), y_va)
+        self._calibrate(self._logits(X_va, check=False), y_va)
         self.best_val_loss_ = best
-        self.n_features_in_ = X.shape[1]
         return self
 
     def _calibrate(self, logits: np.ndarray, codes: np.ndarray) -> None:
@@ -122,8 +140,10 @@ class TorchMLPClassifier(ClassifierMixin, BaseEstimator):
         out = logits.reshape(len(logits), -1) @ coef.T + intercept
         return out[:, 0] if out.shape[1] == 1 else out
 
-    def _logits(self, X: Any) -> np.ndarray:
-        X = np.asarray(X, dtype=np.float32)
+    def _logits(self, X: Any, check: bool = True) -> np.ndarray:
+        if check:
+            check_is_fitted(self)
+            X = validate_data(self, X, dtype=np.float32, reset=False)
         w = self.weights_
         hidden = np.maximum(X @ w["0.weight"].T + w["0.bias"], 0.0)
         logits = hidden @ w["3.weight"].T + w["3.bias"]
@@ -139,4 +159,5 @@ class TorchMLPClassifier(ClassifierMixin, BaseEstimator):
         return e / e.sum(axis=1, keepdims=True)
 
     def predict(self, X: Any) -> np.ndarray:
+        check_is_fitted(self)
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]

@@ -36,28 +36,31 @@ class SpaceEncoder(Encoder):
     def __init__(self, base: str = "minilm", base_params: dict[str, Any] | None = None, space: str = "plain",
                  n_components: int = 64, fusion_weight: float = 0.5, tfidf_dim: int = 2048,
                  nca_max_examples: int = 2000, seed: int = 0) -> None:
-        if space not in SPACES:
-            raise JointspaceError(f"unknown space {space!r}; use one of {', '.join(SPACES)}")
-        if not 0.0 <= fusion_weight <= 1.0:
-            raise JointspaceError(f"fusion_weight must lie in [0, 1], got {fusion_weight}")
         self.base = base
-        self.base_params = dict(base_params or {})
+        self.base_params = base_params
         self.space = space
         self.n_components = n_components
         self.fusion_weight = fusion_weight
         self.tfidf_dim = tfidf_dim
         self.nca_max_examples = nca_max_examples
         self.seed = seed
-        self.base_: Encoder | None = None
-        self.tfidf_: Encoder | None = None
-        self.components_: np.ndarray | None = None
-        self.memo: dict[str, np.ndarray] | None = None  # space vectors computed already (not saved)
+
+    base_: Encoder | None = None
+    tfidf_: Encoder | None = None
+    components_: np.ndarray | None = None
+    memo: dict[str, np.ndarray] | None = None  # space vectors computed already (not saved)
+
+    def _validate(self) -> None:
+        if self.space not in SPACES:
+            raise JointspaceError(f"unknown space {self.space!r}; use one of {', '.join(SPACES)}")
+        if not 0.0 <= self.fusion_weight <= 1.0:
+            raise JointspaceError(f"fusion_weight must lie in [0, 1], got {self.fusion_weight}")
 
     @property
     def dim(self) -> int:
         if self.space == "nca":
             return self.n_components if self.components_ is None else int(self.components_.shape[0])
-        base_dim = self.base_.dim if self.base_ is not None else make_encoder(self.base, **self.base_params).dim
+        base_dim = self.base_.dim if self.base_ is not None else make_encoder(self.base, **(self.base_params or {})).dim
         return base_dim + (self.tfidf_dim if self.space == "fusion" else 0)
 
     @property
@@ -70,8 +73,9 @@ class SpaceEncoder(Encoder):
 
     def fit(self, items: Iterable[str], labels: Sequence[Any] | None = None) -> SpaceEncoder:
         """Fit the base (when it learns), the TF-IDF vocabulary (fusion) or the projection (nca: needs labels)."""
+        self._validate()
         texts = check_texts(items)
-        base = make_encoder(self.base, **self.base_params)
+        base = make_encoder(self.base, **(self.base_params or {}))
         if base.trainable:
             base.fit(texts)
         return self.fit_from_vectors(base, base.encode(texts) if self.space == "nca" else None, texts, labels)
@@ -79,6 +83,7 @@ class SpaceEncoder(Encoder):
     def fit_from_vectors(self, base: Encoder, base_vectors: np.ndarray | None, texts: list[str],
                          labels: Sequence[Any] | None) -> SpaceEncoder:
         """Fit on base vectors already computed (by ``base``, fitted), so nothing is encoded twice."""
+        self._validate()
         self.base_ = base
         if self.space == "fusion":
             self.tfidf_ = make_encoder("tfidf", dim=self.tfidf_dim).fit(texts)
