@@ -26,7 +26,7 @@ def sentences() -> list[str]:
 
 @pytest.fixture(scope="module")
 def torch_vectors(sentences: list[str]) -> np.ndarray:
-    return encoder("minilm").encode(sentences)
+    return encoder("minilm", backend="torch").encode(sentences)
 
 
 @pytest.mark.parametrize("onnx_model", ["int8-all", "int8", "fused", "shipped"])
@@ -66,10 +66,11 @@ def test_empty_text_is_an_item_error_naming_its_position() -> None:
 
 
 def test_unknown_backend_or_model_is_refused() -> None:
+    # scikit-learn style: the constructor stores its arguments, the first use checks them
     with pytest.raises(JointspaceError, match="backend"):
-        encoder("minilm", backend="tensorflow")
+        encoder("minilm", backend="tensorflow").encode(["a dog"])
     with pytest.raises(JointspaceError, match="onnx_model"):
-        encoder("minilm", backend="onnx", onnx_model="int4")
+        encoder("minilm", backend="onnx", onnx_model="int4").fit(["a dog"])
 
 
 def test_save_and_load_keep_the_backend(tmp_path, sentences: list[str]) -> None:
@@ -81,9 +82,10 @@ def test_save_and_load_keep_the_backend(tmp_path, sentences: list[str]) -> None:
     loaded = load_encoder(tmp_path / "enc")
     assert loaded.backend == "onnx" and loaded.onnx_model == "int8"
     np.testing.assert_allclose(loaded.encode(sentences[:10]), before, atol=1e-6)
-    torch_enc = encoder("minilm")
-    torch_enc.save(tmp_path / "torch")
-    assert load_encoder(tmp_path / "torch").backend == "torch"  # the default stays torch
+    encoder("minilm").save(tmp_path / "default")
+    assert load_encoder(tmp_path / "default").backend == "onnx"  # the default: fused fp32 onnx
+    encoder("minilm", backend="torch").save(tmp_path / "torch")
+    assert load_encoder(tmp_path / "torch").backend == "torch"  # asked for: kept
 
 
 def test_built_models_are_cached_under_a_version_key() -> None:

@@ -21,6 +21,7 @@ import fcntl
 import hashlib
 import json
 import os
+import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -124,8 +125,15 @@ def built_model(kind: str = "int8") -> Path:
     target = folder / f"minilm-l6-v2-{kind}.onnx"
     if target.exists():
         return target
+    announce(f"building the MiniLM ONNX model {kind!r} from the shipped weights (once; torch is needed "
+             f"for this build only) into {folder}")
     with _locked(folder), _quiet():
         return _build(kind, folder)
+
+
+def announce(message: str) -> None:
+    """A one-line notice on stderr (a build happens once per cache, so the user should know why it waits)."""
+    print(f"jointspace: {message}", file=sys.stderr, flush=True)
 
 
 def _build(kind: str, folder: Path) -> Path:
