@@ -14,6 +14,7 @@ _REGISTRY: dict[str, str] = {
     "behaviour": "jointspace.encoders.behaviour:BehaviourEncoder",
     "minilm": "jointspace.encoders.minilm:MiniLMEncoder",
     "minilm-onnx": "jointspace.encoders.minilm:MiniLMOnnxEncoder",
+    "sentence-transformers": "jointspace.encoders.sentence_transformers:SentenceTransformerEncoder",
     "tfidf": "jointspace.encoders.tfidf:TfidfEncoder",
     "efficientnet": "jointspace.encoders.efficientnet:EfficientNetEncoder",
     "image-text": "jointspace.encoders.image_text:ImageTextEncoder",

