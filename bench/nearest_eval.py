@@ -26,10 +26,10 @@ from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef
 from sklearn.model_selection import StratifiedKFold
 
 from jointspace.encoders import encoder as make_encoder
+from jointspace.encoders.metric_space import SpaceEncoder
 from jointspace.evaluate.datasets import wordnet_sample
 from jointspace.evaluate.sms_data import rotten_tomatoes, sms_spam
 from jointspace.tasks.nearest import calibrate_threshold, held_out_best, knn_predict
-from jointspace.tasks.spaces import SpaceEncoder
 
 
 def scores(truth: list[str], pred: list[str], positive: str | None) -> dict[str, float]:

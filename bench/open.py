@@ -89,8 +89,9 @@ def child(mode: str, path: Path, qfile: Path) -> dict:
     """Runs in a fresh process: open + first search, then warm searches."""
     import sqlite3
 
-    from jointspace import Collection
     from jointspace.index import top_k
+
+    from jointspace import Collection
     from jointspace.stores.embedded import vector_cache
 
     queries = np.load(qfile)

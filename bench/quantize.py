@@ -82,8 +82,8 @@ def timed(fn, queries: np.ndarray) -> tuple[np.ndarray, float, float]:  # type: 
 
 def run(n: int, tile: int, noise: float, n_queries: int, k: int, rescores: list[int]) -> dict:
     import faiss
-
     from jointspace.index import VectorIndex, top_k
+
     from jointspace.stores.embedded.quantize import BinaryCodes, Int8Codes
 
     faiss.omp_set_num_threads(int(os.environ["OMP_NUM_THREADS"]))

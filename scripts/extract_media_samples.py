@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from jointspace.cache import deb_files
 from jointspace.evaluate.fashion_data import CLASSES, load_fashion_mnist
-from jointspace.evaluate.fetch import deb_files
 
 OUT = Path("src/jointspace/data/samples")
 ENGLISH = ["agent-pass", "all-circuits-busy-now", "auth-thankyou", "beep", "beeperr", "conf-onlyperson",

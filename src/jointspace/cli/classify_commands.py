@@ -45,7 +45,7 @@ def _print_cv(title: str, summary: dict[str, Any], threshold: dict[str, Any] | N
 
 def _config(text: str, label: str, meta: list[str] | None, encoder: str, encoder_param: list[str] | None,
             model: str, folds: int, seed: int, target_precision: float | None, target_recall: float | None,
-            positive: str | None) -> Any:
+            positive: str | None, tune: bool = False, c: float | None = None) -> Any:
     from jointspace.tasks.classify import MODELS, ClassifierConfig
 
     if model not in MODELS:
@@ -57,9 +57,12 @@ def _config(text: str, label: str, meta: list[str] | None, encoder: str, encoder
             fail(f"{name} must lie in (0, 1]")
     if target_precision is not None and target_recall is not None:
         fail("give --target-precision or --target-recall, not both")
+    if c is not None and (c <= 0 or model == "mlp"):
+        fail("--C must be positive, and applies to logreg and svm only")
     return ClassifierConfig(text_field=text, label_field=label, meta=list(meta or []), encoder=encoder,
                             encoder_params=parse_params(encoder_param), model=model, folds=folds, seed=seed,
-                            target_precision=target_precision, target_recall=target_recall, positive=positive)
+                            target_precision=target_precision, target_recall=target_recall, positive=positive,
+                            tune=tune, C=c)
 
 
 def _prime(config: Any, data: Path) -> Any:
@@ -84,6 +87,9 @@ ENCODER = typer.Option("minilm", "--encoder", help="encoder name (see `jointspac
 ENCODER_PARAM = typer.Option(None, "--encoder-param", help="encoder setting key=value (repeat)")
 MODEL = typer.Option("logreg", "--model", help="logreg, svm or mlp")
 FOLDS = typer.Option(5, "--folds", help="stratified cross-validation folds")
+TUNE = typer.Option(False, "--tune", help="choose C (and 1- or 1-2-word n-grams for tfidf/bow/lsa) by 3-fold "
+                                          "cross-validation first")
+C_OPTION = typer.Option(None, "--C", help="inverse regularisation of logreg / svm (default 10 / 1)")
 
 
 @classify_app.command("train")
@@ -91,8 +97,8 @@ def classify_train(
     data: Path = typer.Argument(..., help="labelled records: .jsonl, .csv, .tsv or .parquet"),
     out_dir: Path = typer.Option(..., "--out", help="model directory (written whole, or not at all)"),
     text: str = TEXT, label: str = LABEL, meta: list[str] = META, encoder: str = ENCODER,
-    encoder_param: list[str] = ENCODER_PARAM, model: str = MODEL, folds: int = FOLDS,
-    seed: int = typer.Option(0, "--seed"),
+    encoder_param: list[str] = ENCODER_PARAM, model: str = MODEL, folds: int = FOLDS, tune: bool = TUNE,
+    c: float = C_OPTION, seed: int = typer.Option(0, "--seed"),
     target_precision: float = typer.Option(None, "--target-precision", help="choose the threshold for this"),
     target_recall: float = typer.Option(None, "--target-recall", help="choose the threshold for this"),
     positive: str = typer.Option(None, "--positive", help="the positive label of two (default: 1/spam/..., "
@@ -105,7 +111,7 @@ def classify_train(
 
     def body() -> None:
         config = _config(text, label, meta, encoder, encoder_param, model, folds, seed, target_precision,
-                         target_recall, positive)
+                         target_recall, positive, tune, c)
         with vector_cache():
             frame, skipped = _prime(config, data)
             with progress_bar(f"{folds}-fold cross-validation + final fit", folds + 1) as advance:
@@ -114,6 +120,7 @@ def classify_train(
             print(json.dumps(manifest, default=str))
             return
         _print_cv(f"{folds}-fold cross-validation: {encoder} + {model}", manifest["cv"], manifest["threshold_info"])
+        _print_tuning(manifest["config"].get("tuning"))
         console.print(f"[green]{out_dir}[/green]: {manifest['rows']} rows, classes {manifest['classes']}; "
                       f"{len(skipped) + len(manifest['skipped'])} skipped; figures {', '.join(manifest['figures'])}")
         _print_skipped(manifest["skipped"])
@@ -158,34 +165,57 @@ def classify_predict(
 def classify_evaluate(
     data: Path = typer.Argument(..., help="labelled records"),
     text: str = TEXT, label: str = LABEL, meta: list[str] = META, encoder: str = ENCODER,
-    encoder_param: list[str] = ENCODER_PARAM, model: str = MODEL, folds: int = FOLDS,
-    seed: int = typer.Option(0, "--seed"),
+    encoder_param: list[str] = ENCODER_PARAM, model: str = MODEL, folds: int = FOLDS, tune: bool = TUNE,
+    c: float = C_OPTION, seed: int = typer.Option(0, "--seed"),
     target_precision: float = typer.Option(None, "--target-precision"),
     target_recall: float = typer.Option(None, "--target-recall"),
     positive: str = typer.Option(None, "--positive"),
     as_json: bool = typer.Option(False, "--json", help="print the report as JSON"),
 ) -> None:
     """Stratified k-fold figures of one encoder + model; nothing is written."""
-    from jointspace.tasks.classify import cross_validate, labelled_rows
-    from jointspace.tasks.features import vector_cache
-
     def body() -> None:
         config = _config(text, label, meta, encoder, encoder_param, model, folds, seed, target_precision,
-                         target_recall, positive)
-        with vector_cache():
-            frame, skipped = _prime(config, data)
-            rows, labels, bad = labelled_rows(frame, text, label)
-            with progress_bar(f"{folds}-fold cross-validation", folds) as advance:
-                cv = cross_validate(rows, labels, config, progress=advance)
-        report = cv.report()
-        report["skipped"] = [str(s) for s in skipped + bad]
+                         target_recall, positive, tune, c)
+        report = classify_report(data, config)
         if as_json:
             print(json.dumps(report, default=str))
         else:
-            _print_cv(f"{folds}-fold cross-validation: {encoder} + {model}", report["mean"], report["threshold"])
+            _print_cv(f"{folds}-fold cross-validation: {config.encoder} + {config.model}", report["mean"],
+                      report["threshold"])
+            _print_tuning(report.get("tuning"))
             _print_skipped(report["skipped"])
 
     run_safely(body)
+
+
+def classify_report(data: Path, config: Any) -> dict[str, Any]:
+    """Cross-validated figures of ``config`` on a labelled file (``classify evaluate``, ``evaluate classify``)."""
+    from jointspace.tasks.classify import cross_validate, labelled_rows
+    from jointspace.tasks.classify import tune as tune_config
+    from jointspace.tasks.features import vector_cache
+
+    with vector_cache():
+        frame, skipped = _prime(config, data)
+        rows, labels, bad = labelled_rows(frame, config.text_field, config.label_field)
+        if config.tune:
+            with progress_bar("tuning C / n-grams", 1) as advance:
+                config = tune_config(rows, labels, config)
+                advance(1)
+        with progress_bar(f"{config.folds}-fold cross-validation", config.folds) as advance:
+            cv = cross_validate(rows, labels, config, progress=advance)
+    cv.tuning = config.tuning
+    report = cv.report()
+    report["skipped"] = [str(s) for s in skipped + bad]
+    return report
+
+
+def _print_tuning(tuning: dict[str, Any] | None) -> None:
+    if tuning:
+        chosen = tuning["chosen"]
+        console.print(f"--tune chose C {chosen['C']}" + (f", n-grams {chosen['ngram_range']}"
+                                                         if chosen["ngram_range"] else "")
+                      + f" ({tuning['folds']}-fold macro F1 {chosen['macro_f1']:.4f} over {len(tuning['grid'])} "
+                        f"settings)")
 
 
 @nearest_app.command("train")

@@ -29,7 +29,7 @@ _REGISTRY: dict[str, str] = {
     "word2vec": "jointspace.encoders.word2vec:Word2VecEncoder",
     "spacy-vectors": "jointspace.encoders.spacy_vectors:SpacyVectorsEncoder",
     "theme": "jointspace.encoders.theme:ThemeEncoder",
-    "metric-space": "jointspace.tasks.spaces:SpaceEncoder",  # an encoder projected or fused (tasks/nearest)
+    "metric-space": "jointspace.encoders.metric_space:SpaceEncoder",  # projected or fused (tasks/nearest)
     "space": "jointspace.align.space_encoder:SpaceEncoder",  # a learned joint space (jointspace.align)
 }
 _EXTRA: dict[str, Callable[..., Encoder]] = {}

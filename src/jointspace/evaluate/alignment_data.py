@@ -95,7 +95,7 @@ def load_pairs(dataset: str, split: str, n: int | None = None, seed: int = 0) ->
 
 # -- cached encoding --------------------------------------------------------------------------------
 def _cache_file(dataset: str, encoder: str) -> Any:
-    from jointspace.evaluate.fetch import cache_dir
+    from jointspace.cache import cache_dir
 
     safe = encoder.replace("/", "_")
     path = cache_dir() / "alignment" / f"{dataset}-{safe}.npz"

@@ -27,7 +27,7 @@ def normalise(text: str) -> str:
 
 def load_prompts() -> list[Prompt]:
     """Every prompt that has both a WAV file and a transcript, sorted by name."""
-    from jointspace.evaluate.fetch import deb_files
+    from jointspace.cache import deb_files
 
     root = deb_files("asterisk-core-sounds-en-wav") / SOUNDS
     texts: dict[str, str] = {}

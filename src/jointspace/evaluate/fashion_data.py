@@ -19,7 +19,7 @@ FILES = {"train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
 
 
 def data_dir() -> Path:
-    from jointspace.evaluate.fetch import deb_files
+    from jointspace.cache import deb_files
 
     return deb_files("dataset-fashion-mnist") / "usr" / "share" / "datasets" / "fashion-mnist"
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from jointspace.evaluate.fetch import pypi_file
+from jointspace.cache import pypi_file
 
 PACKAGE, VERSION = "recbole", "1.2.1"
 MEMBER = "recbole/dataset_example/ml-100k/ml-100k.{}"

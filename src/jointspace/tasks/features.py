@@ -75,11 +75,12 @@ class EncoderFeatures(TransformerMixin, BaseEstimator):
     """
 
     def __init__(self, encoder: str = "minilm", encoder_params: dict[str, Any] | None = None,
-                 batch_size: int = 64, chunk: int = 256) -> None:
+                 batch_size: int = 64, chunk: int = 256, sparse: bool = False) -> None:
         self.encoder = encoder
         self.encoder_params = encoder_params
         self.batch_size = batch_size
         self.chunk = chunk
+        self.sparse = sparse
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
@@ -102,9 +103,12 @@ class EncoderFeatures(TransformerMixin, BaseEstimator):
             return None
         return cache_key(self.encoder, self.encoder_params)
 
-    def transform(self, X: Any) -> np.ndarray:
+    def transform(self, X: Any) -> Any:
         check_is_fitted(self, "encoder_")
         texts = _texts(X)
+        if getattr(self, "sparse", False) and hasattr(self.encoder_, "encode_sparse"):
+            # sparse TF-IDF rows as they are: a linear model on them is ~5x faster than on the dense copy
+            return self.encoder_.encode_sparse(texts)
         key = self._cache_key()
         store = _CACHE.setdefault(key, {}) if key is not None and _CACHE is not None else {}
         todo = list(dict.fromkeys(t for t in texts if t not in store))
@@ -170,9 +174,14 @@ def split_meta(frame: pd.DataFrame, meta: Sequence[str]) -> tuple[list[str], lis
 
 
 def build_features(text_field: str, encoder: str, encoder_params: dict[str, Any] | None,
-                   numeric: Sequence[str] = (), categorical: Sequence[str] = ()) -> ColumnTransformer:
-    """The feature step: encoder vectors | scaled numeric metadata | one-hot categorical metadata."""
-    parts: list[tuple[str, Any, Any]] = [("text", EncoderFeatures(encoder, encoder_params), [text_field])]
+                   numeric: Sequence[str] = (), categorical: Sequence[str] = (),
+                   sparse: bool = False) -> ColumnTransformer:
+    """The feature step: encoder vectors | scaled numeric metadata | one-hot categorical metadata.
+
+    ``sparse``: an encoder with ``encode_sparse`` (tfidf) keeps its rows sparse and so does the whole step.
+    """
+    parts: list[tuple[str, Any, Any]] = [("text", EncoderFeatures(encoder, encoder_params, sparse=sparse),
+                                          [text_field])]
     if numeric:
         parts.append(("numeric", make_pipeline(FunctionTransformer(as_numeric, feature_names_out="one-to-one"),
                                                SimpleImputer(strategy="median", add_indicator=True,
@@ -184,4 +193,4 @@ def build_features(text_field: str, encoder: str, encoder_params: dict[str, Any]
         parts.append(("categorical", make_pipeline(FunctionTransformer(as_category, feature_names_out="one-to-one"),
                                                    OneHotEncoder(handle_unknown="ignore", sparse_output=False)),
                       list(categorical)))
-    return ColumnTransformer(parts, sparse_threshold=0.0)
+    return ColumnTransformer(parts, sparse_threshold=1.0 if sparse else 0.0)

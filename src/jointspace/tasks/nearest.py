@@ -20,11 +20,11 @@ from sklearn.model_selection import KFold
 
 from jointspace.collection import Collection, WriteReport
 from jointspace.encoders import encoder as make_encoder
+from jointspace.encoders.metric_space import SpaceEncoder
 from jointspace.errors import JointspaceError
 from jointspace.readers.records import Skipped
 from jointspace.tasks.classify import labelled_rows, load_frame
 from jointspace.tasks.modeldir import atomic_dir, read_manifest, write_json
-from jointspace.tasks.spaces import SpaceEncoder
 from jointspace.version import __version__
 
 UNKNOWN = "unknown"
