@@ -25,13 +25,13 @@ class NotFittedError(JointspaceError):
     """An encoder that learns from data was used before `fit`."""
 
 
-class DeadlineExceeded(JointspaceError):
-    """A write's deadline passed before it committed: it was rolled back, and nothing of it is stored."""
-
-
 class Busy(JointspaceError):
-    """The collection is busy (another write holds it); nothing was done: try again after ``retry_after`` s."""
+    """The collection stayed locked by another writer for longer than this write would wait."""
 
-    def __init__(self, message: str, retry_after: float = 1.0) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
+
+class DeadlineExceeded(JointspaceError):
+    """A write passed its deadline before it committed: it was rolled back and nothing of it is stored."""
+
+
+class Unsupported(JointspaceError):
+    """The collection's store (backend) does not offer this capability; the message names the backend."""

@@ -100,7 +100,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Busy)
     async def busy(request: Request, exc: Busy) -> JSONResponse:
-        retry = str(max(1, math.ceil(exc.retry_after)))
+        retry = str(max(1, math.ceil(getattr(exc, "retry_after", 1.0))))
         return error_response(503, str(exc), {"Retry-After": retry})
 
     @app.exception_handler(NotFittedError)

@@ -49,8 +49,7 @@ async def write(state: ServerState, request: Request, count: int, verb: str, pay
     def run() -> WriteOut:
         wait = -1.0 if deadline is None else max(0.0, deadline - time.monotonic())
         if not state.lock.acquire(timeout=wait):
-            raise Busy(f"the collection is busy with another request; nothing was written ({verb}): retry shortly",
-                       retry_after=1.0)
+            raise Busy(f"the collection is busy with another request; nothing was written ({verb}): retry shortly")
         try:
             report = method(payload, **kwargs)
             return WriteOut(added=report.added, updated=report.updated, deleted=report.deleted,
