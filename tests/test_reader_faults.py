@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import sqlite3
 from pathlib import Path
 
@@ -224,3 +225,15 @@ def test_cli_index_reports_the_broken_row_and_the_folder_walk(tmp_path: Path, me
     records, left_out = folder_records(messy_folder)  # what `jointspace index FOLDER` indexes and reports
     assert [r["id"] for r in records] == ["a.txt", "alias.txt", "sub/b.txt", "sub/deeper/c.txt"]
     assert len(left_out) == 7 and all(s.reason for s in left_out)
+
+
+def test_a_media_file_that_is_not_a_file_says_what_it_is(messy_folder: Path) -> None:
+    from jointspace.errors import ItemError
+    from jointspace.readers.detect import detect_modality
+
+    for name, reason in [("pipe.txt", "a named pipe, not a regular file"), ("sub", "a folder, not a file"),
+                         ("broken.txt", "broken symbolic link (to missing.txt)"), ("self", "symbolic link loop"),
+                         ("nothing.txt", "no such file")]:
+        with pytest.raises(ItemError, match=re.escape(reason)):
+            detect_modality(messy_folder / name)
+    assert detect_modality(messy_folder / "alias.txt") == "text"

@@ -16,9 +16,22 @@ def checked_file(path: str | Path, label: str | None = None, max_bytes: int | No
     """``path`` when it is an existing, non-empty file within ``max_bytes``; ItemError naming it otherwise."""
     path = Path(path)
     label = str(path) if label is None else label
-    if not path.is_file():
-        raise ItemError(label, "no such file")
-    size = path.stat().st_size
+    try:
+        info = path.stat()
+    except OSError as exc:
+        if path.is_symlink():
+            reason = "symbolic link loop" if exc.errno == errno.ELOOP else "broken symbolic link"
+            raise ItemError(label, f"{reason} (to {os.readlink(path)})") from None
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+            raise ItemError(label, "no such file") from None
+        raise ItemError(label, f"cannot read ({exc.strerror or exc})") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise ItemError(label, "a folder, not a file")
+    if not stat.S_ISREG(info.st_mode):
+        raise ItemError(label, f"{_not_regular(info.st_mode)}, not a regular file")
+    if not os.access(path, os.R_OK):
+        raise ItemError(label, "cannot read (permission denied)")
+    size = info.st_size
     if size == 0:
         raise ItemError(label, "empty file (0 bytes)")
     if max_bytes is not None and size > max_bytes:
