@@ -237,3 +237,14 @@ def test_a_media_file_that_is_not_a_file_says_what_it_is(messy_folder: Path) -> 
         with pytest.raises(ItemError, match=re.escape(reason)):
             detect_modality(messy_folder / name)
     assert detect_modality(messy_folder / "alias.txt") == "text"
+
+
+def test_a_json_file_holding_one_array(tmp_path: Path) -> None:
+    path = tmp_path / "items.json"
+    path.write_text(json.dumps([{"id": 1, "text": "one"}, 7, {"id": 3, "text": "three"}], indent=2))
+    source = read_records(path)
+    assert [r["id"] for r in source] == [1, 3]
+    assert [str(s) for s in source.skipped] == [f"{path} item 1: not a JSON object (a JSON int)"]
+    path.write_text('[\n  {"id": 1},\n  {"id": 2,,}\n]')
+    with pytest.raises(JointspaceError, match=r"items\.json line 3: malformed JSON"):
+        list(read_records(path))

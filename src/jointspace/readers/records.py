@@ -154,6 +154,11 @@ class RecordSource:
 
         seen = 0
         with open(self.path, encoding="utf-8-sig", errors="surrogateescape") as fh:
+            head = fh.read(4096).lstrip()
+            fh.seek(0)
+            if head.startswith("[") and self.path.suffix.lower() == ".json":
+                yield from self._json_array(fh.read())
+                return
             for line_no, line in enumerate(fh, start=1):
                 if not line.strip():
                     continue
@@ -178,6 +183,27 @@ class RecordSource:
                 yield record
         if not seen:
             raise JointspaceError(f"{self.path}: no records (the file holds only blank lines)")
+
+    def _json_array(self, text: str) -> Iterator[dict[str, Any]]:
+        """A .json file holding one array of objects (not JSON Lines): each item that is not an object is skipped."""
+        bad = _NOT_UTF8.search(text)
+        if bad:
+            raise JointspaceError(f"{self._where(text[:bad.start()].count(chr(10)) + 1)}: {_UTF8_HINT}")
+        try:
+            items = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise JointspaceError(f"{self._where(exc.lineno)}: malformed JSON ({exc.msg} at column {exc.colno})"
+                                  ) from None
+        except RecursionError:
+            raise JointspaceError(f"{self.path}: malformed JSON (nested too deeply)") from None
+        if not items:
+            raise JointspaceError(f"{self.path}: an empty JSON array, no records")
+        for n, item in enumerate(items):
+            if isinstance(item, dict):
+                yield item
+            else:
+                self.skipped.append(Skipped(f"{self.path} item {n}",
+                                            f"not a JSON object (a JSON {type(item).__name__})"))
 
     def _table(self, sep: str) -> Iterator[dict[str, Any]]:
         with open(self.path, "rb") as raw:
