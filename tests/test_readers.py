@@ -12,7 +12,7 @@ def test_jsonl_skips_malformed_lines_and_reports_line_numbers(tmp_path) -> None:
     source = read_records(path)
     records = list(source)
     assert [r["id"] for r in records] == [1, 2]
-    assert [s.where for s in source.skipped] == ["line 2", "line 4"]
+    assert [s.where for s in source.skipped] == [f"{path} line 2", f"{path} line 4"]
     assert "malformed JSON" in source.skipped[0].reason
 
 

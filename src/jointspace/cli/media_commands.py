@@ -40,14 +40,13 @@ def zero_shot(
 MEDIA_KINDS = ("image", "audio", "video")  # the media fields a record may name (--image/--audio/--video)
 
 
-def folder_records(folder: Path) -> list[dict[str, Any]]:
-    """One record per file under ``folder`` (hidden files and folders skipped), id = relative path."""
-    records = []
-    for path in sorted(folder.rglob("*")):
-        rel = path.relative_to(folder)
-        if path.is_file() and not any(part.startswith(".") for part in rel.parts):
-            records.append({"id": rel.as_posix(), "file": str(path.resolve()), "name": path.name})
-    return records
+def folder_records(folder: Path) -> tuple[list[dict[str, Any]], list[Any]]:
+    """One record per file under ``folder``, id = relative path; and what the walk left out, and why."""
+    from jointspace.readers.files import walk_folder
+
+    walk = walk_folder(folder)
+    records = [{"id": rel, "file": str(path.resolve()), "name": path.name} for rel, path in walk.files]
+    return records, walk.skipped
 
 
 def resolve_media(record: dict[str, Any], fields: list[str], base: Path) -> dict[str, Any]:
@@ -65,7 +64,7 @@ def index_folder(folder: Path, out_dir: Path, batch_size: int, index_kind: str) 
     """`jointspace index FOLDER --out DIR`: every file, its modality detected by content, in one space."""
     from jointspace.collection import Collection
 
-    records = folder_records(folder)
+    records, left_out = folder_records(folder)
     if (out_dir / "manifest.json").exists():
         col = Collection.open(out_dir)
     else:
@@ -73,7 +72,7 @@ def index_folder(folder: Path, out_dir: Path, batch_size: int, index_kind: str) 
                                 index=index_kind)
     with progress_bar(f"indexing {folder.name}/ (text, images, audio, video)", len(records)) as advance:
         report = col.upsert(records, batch_size=batch_size, progress=advance)
-    report_write(out_dir, col, report.added, report.updated, report.skipped)
+    report_write(out_dir, col, report.added, report.updated, left_out + report.skipped)
     col.close()
 
 

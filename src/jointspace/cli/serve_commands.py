@@ -24,6 +24,8 @@ def serve(
     classifier: Path = typer.Option(None, "--classifier", help="classifier model folder: enables /classify"),
     nearest: Path = typer.Option(None, "--nearest", help="nearest-examples model folder: enables /nearest"),
     log_level: str = typer.Option("info", "--log-level"),
+    cors: list[str] = typer.Option(None, "--cors", help="an origin (scheme://host[:port]) whose pages may call the "
+                                                       "API from a browser; repeat for more (default: CORS off)"),
 ) -> None:
     """Serve a collection over HTTP: the API (same names as Python) and a search page at /."""
     from jointspace.server import ServerSettings, create_app, load_token, serve
@@ -37,7 +39,7 @@ def serve(
             hosts = (*hosts, host)
         settings = ServerSettings(token=token, max_k=max_k, max_upload_bytes=int(max_upload_mb * 2**20),
                                   request_timeout=timeout, media_dir=media_dir.resolve() if media_dir else None,
-                                  allowed_hosts=hosts)
+                                  allowed_hosts=hosts, cors_origins=tuple(cors or ()))
         models = {kind: load_model(kind, path) for kind, path in (("classify", classifier), ("nearest", nearest))
                   if path is not None}
         application = create_app(collection, settings, models=models)

@@ -12,7 +12,7 @@ from fastapi import FastAPI
 
 from jointspace.collection import Collection
 from jointspace.errors import JointspaceError
-from jointspace.server.errors import install_error_handlers
+from jointspace.server.errors import document_errors, install_error_handlers
 from jointspace.server.middleware import install_middleware
 from jointspace.server.routers import CORE, OPTIONAL, PAGE, RouterFactory
 from jointspace.server.routers.page import static_files
@@ -25,7 +25,9 @@ log = logging.getLogger("jointspace.server")
 DESCRIPTION = """The jointspace collection API: the same names as the Python API (`search`, `get`,
 `similar`, `add`, `upsert`, `delete`, and `recommend` / `classify` / `nearest` where available).
 Reads are open; writes need `Authorization: Bearer <token>` and a server started with `--token-file`.
-Errors are JSON: `{"error": message, "status": code}`."""
+Errors are JSON: `{"error": message, "status": code}` (schema `ErrorOut`); every status an operation
+can answer is listed under it. A write either commits (200) or, past the server's timeout, is rolled
+back (504); a busy collection answers 503 with `Retry-After`."""
 
 
 def _warm_up(collection: Collection) -> None:
@@ -75,4 +77,5 @@ def create_app(collection: Collection | str | Path, settings: ServerSettings | N
     app.include_router(PAGE(state))
     app.mount("/static", static_files(), name="static")
     install_middleware(app, settings)
+    document_errors(app, settings)
     return app

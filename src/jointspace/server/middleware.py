@@ -1,13 +1,18 @@
-"""Pure ASGI middleware: host check, security headers, request timeout, and a streamed body-size limit.
+"""Pure ASGI middleware: host check, CORS (only when asked for), security headers, request timeout, and a
+streamed body-size limit.
 
 They are plain ASGI (not ``BaseHTTPMiddleware``) so a request body is never read into memory by them:
 the size limit counts bytes as they stream in and stops the request at the first byte over the limit.
+The timeout leaves its deadline in the request's scope; a write takes it over (``take_deadline``) so the
+write itself decides between commit (200) and roll-back (504), and never both.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
+import time
 from typing import Any
 
 import anyio
@@ -91,6 +96,22 @@ class BodyLimitMiddleware:
                 await send_json_error(send, 413, str(exc.detail))
 
 
+DEADLINE_KEY = "jointspace.deadline"  # time.monotonic() instant by which the request must be answered
+TIMER_KEY = "jointspace.timer"  # the cancel scope that enforces it
+
+
+def take_deadline(scope: Scope) -> float | None:
+    """For a write about to start: the request's deadline, with the timeout's own cancellation turned off.
+
+    From here the write keeps the deadline itself (it commits, or rolls back and raises
+    ``DeadlineExceeded``), so the answer is always what happened: 200 committed, 504 rolled back.
+    """
+    timer = scope.get(TIMER_KEY)
+    if timer is not None:
+        timer.deadline = math.inf
+    return scope.get(DEADLINE_KEY)
+
+
 class TimeoutMiddleware:
     """A request that takes longer than ``seconds`` gets 408 (body still arriving) or 504 (work too slow)."""
 
@@ -113,7 +134,9 @@ class TimeoutMiddleware:
             state["started"] = state["started"] or message["type"] == "http.response.start"
             await send(message)
 
+        scope[DEADLINE_KEY] = time.monotonic() + self.seconds
         with anyio.move_on_after(self.seconds) as cancel:
+            scope[TIMER_KEY] = cancel
             await self.app(scope, tracking_receive, tracking_send)
         if cancel.cancelled_caught and not state["started"]:
             if state["body_done"] or scope.get("method") in ("GET", "HEAD"):
@@ -214,10 +237,16 @@ class CatchAllMiddleware:
 
 
 def install_middleware(app: Any, settings: Any) -> None:
-    """Outermost first: host check, security headers, concurrency limit, timeout, body limit, catch-all."""
+    """Outermost first: host check, CORS (with ``cors_origins`` only), security headers, concurrency limit,
+    timeout, body limit, catch-all."""
     app.add_middleware(CatchAllMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_upload_bytes)
     app.add_middleware(TimeoutMiddleware, seconds=settings.request_timeout)
     app.add_middleware(ConcurrencyLimitMiddleware, limit=settings.max_in_flight)
     app.add_middleware(SecurityHeadersMiddleware)
+    if settings.cors_origins:
+        from starlette.middleware.cors import CORSMiddleware
+
+        app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["GET", "POST"],
+                           allow_headers=["Authorization", "Content-Type"], allow_credentials=False, max_age=600)
     app.add_middleware(HostCheckMiddleware, allowed=tuple(settings.allowed_hosts))

@@ -18,8 +18,9 @@ def check_finite(value: Any, where: str = "value") -> Any:
     """JSON values without NaN/Infinity or integers SQLite cannot hold (both would break later reads)."""
     if isinstance(value, float) and not math.isfinite(value):
         raise ValueError(f"{where}: NaN and Infinity are not allowed")
-    if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**63:
-        raise ValueError(f"{where}: integer out of the 64-bit range")
+    if isinstance(value, int | float) and not isinstance(value, bool) and not -(2**63) <= value < 2**63:
+        # a float that large is a whole number too: the same bound for both (and the schema says so)
+        raise ValueError(f"{where}: number out of the 64-bit integer range")
     if isinstance(value, dict):
         for key, item in value.items():
             check_finite(item, f"{where}.{key}")
@@ -52,7 +53,7 @@ class SearchOut(BaseModel):
 
 
 class SearchIn(BaseModel):
-    query: str = Field(min_length=1, max_length=100_000, description="text to search for")
+    query: str = Field(min_length=1, max_length=100_000, pattern=r"\S", description="text to search for")
     k: int = Field(10, ge=1, le=10_000, description="number of results (at most the server's max_k)")
     where: Where = Field(None, description='filter: {"year": {"$gte": 2000}} or "year >= 2000 and genre = drama"')
 

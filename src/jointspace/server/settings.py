@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,7 +13,8 @@ LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 @dataclass(frozen=True)
 class ServerSettings:
-    """Safe defaults: read-only (no token), small k, 25 MiB uploads, 30 s per request, loopback host names."""
+    """Safe defaults: read-only (no token), small k, 25 MiB uploads, 30 s per request (10 s for the headers),
+    loopback host names, no CORS."""
 
     token: str | None = None  # writes need ``Authorization: Bearer <token>``; None = read-only server
     max_k: int = 100
@@ -23,6 +25,8 @@ class ServerSettings:
     max_in_flight: int = 64  # requests handled at once; more get 503 at once instead of queueing without end
     media_dir: Path | None = None  # where item file paths may point; default: the collection's media/ folder
     allowed_hosts: tuple[str, ...] = LOOPBACK_HOSTS  # Host headers answered ("*" = any); stops DNS rebinding
+    header_timeout: float = 10.0  # seconds from connecting (or a keep-alive request's first byte) to full headers
+    cors_origins: tuple[str, ...] = ()  # origins a browser may call the API from; none (CORS off) by default
 
     def __post_init__(self) -> None:
         if self.max_k < 1:
@@ -31,6 +35,11 @@ class ServerSettings:
             raise JointspaceError(f"max_upload_bytes must be at least 1024, got {self.max_upload_bytes}")
         if self.request_timeout <= 0:
             raise JointspaceError(f"request_timeout must be positive, got {self.request_timeout}")
+        if self.header_timeout <= 0:
+            raise JointspaceError(f"header_timeout must be positive, got {self.header_timeout}")
+        for origin in self.cors_origins:
+            if origin != "*" and not re.fullmatch(r"https?://[^/\s]+", origin):
+                raise JointspaceError(f"CORS origin {origin!r}: give scheme://host[:port] (no path), or '*'")
 
     @property
     def writable(self) -> bool:

@@ -39,7 +39,7 @@ def build(state: ServerState) -> APIRouter:
 
     @router.get("/search", response_model=SearchOut, summary="collection.search(q, k, where) by text")
     async def search_get(
-        q: str = Query(..., min_length=1, max_length=limit, description="what to look for"),
+        q: str = Query(..., min_length=1, max_length=limit, pattern=r"\S", description="what to look for"),
         k: int = Query(10, ge=1, le=state.settings.max_k),
         where: str | None = Query(None, max_length=2000, description='e.g. "year >= 2000 and genre = drama"'),
         state: ServerState = Depends(get_state),
