@@ -94,7 +94,7 @@ def metrics(rankings: list[list[str]], relevant: list[set[str]]) -> dict[str, fl
 
 
 def evaluate(name: str, size: int) -> dict:
-    from jointspace.index import top_k
+    from jointspace.ranking import top_k
 
     from jointspace.fusion import rrf, weighted
     from jointspace.stores.embedded.lexical import LexicalIndex

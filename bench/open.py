@@ -89,7 +89,7 @@ def child(mode: str, path: Path, qfile: Path) -> dict:
     """Runs in a fresh process: open + first search, then warm searches."""
     import sqlite3
 
-    from jointspace.index import top_k
+    from jointspace.ranking import top_k
 
     from jointspace import Collection
     from jointspace.stores.embedded import vector_cache

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from jointspace import Collection, FormatError, JointspaceError
-from jointspace.filters import parse_where
+from jointspace.stores.filters import matches, parse
 
 
 @pytest.fixture()
@@ -55,10 +55,8 @@ def test_get_upsert_delete(col, wordnet_records) -> None:
 
 def _brute_force(col, records, query, where, k):
     """Expected hits: score every record that passes the filter, in plain Python/numpy."""
-    cond = parse_where(where)
-    ops = {"$eq": lambda a, b: a == b, "$gte": lambda a, b: a >= b, "$lt": lambda a, b: a < b,
-           "$in": lambda a, b: a in b, "$ne": lambda a, b: a != b}
-    passing = [r for r in records if all(ops[op](r[f], v) for f, c in cond.items() for op, v in c.items())]
+    node = parse(where)
+    passing = [r for r in records if matches(node, r)]
     vectors = col.vectors([r["id"] for r in passing])
     scores = vectors @ col.encoder.encode([query])[0]
     order = np.argsort(-scores, kind="stable")[:k]

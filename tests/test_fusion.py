@@ -7,7 +7,7 @@ import sqlite3
 
 import numpy as np
 import pytest
-from jointspace.index import VectorIndex
+from jointspace.stores.embedded.index import VectorIndex
 from test_lexical import PLAIN, brute_bm25
 
 from jointspace.errors import JointspaceError

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from jointspace.index import top_k
+from jointspace.ranking import top_k
 
 from jointspace.errors import JointspaceError
 from jointspace.evaluate.datasets import wordnet_synsets

@@ -103,20 +103,14 @@ def media_query(text: str | None, image: Path | None, audio: Path | None, video:
     return Path(path), kind
 
 
-def modality_where(modality: str | None, where: str | None) -> dict[str, Any] | str | None:
+def modality_where(modality: str | None, where: str | None) -> Any:
     """``--modality image`` as a filter on the stored ``modality`` field, AND-ed with ``--where``."""
     if not modality:
         return where
     from jointspace.encoders.joint import modality_combinations
-    from jointspace.filters import parse_where
     from jointspace.readers.detect import MODALITIES
+    from jointspace.stores.filters import all_of
 
     if modality not in MODALITIES:
         fail(f"unknown modality {modality!r}; use one of {MODALITIES}")
-    combos = modality_combinations(modality)
-    condition: dict[str, Any] = {"modality": {"$in": combos}}
-    out = parse_where(where) if where else {}
-    if "modality" in out:
-        fail("--modality and a --where condition on modality cannot be combined")
-    out.update(condition)
-    return out
+    return all_of(where, {"modality": {"$in": modality_combinations(modality)}})

@@ -30,6 +30,10 @@ VECTOR_FIELDS = "vector_fields"
 INTERACTIONS = "interactions"
 #: a content hash per item, so that re-running an ``index`` skips what is stored already
 CONTENT_HASHES = "content_hashes"
+#: a lexical (BM25 / full-text) index kept in the same commits as the vectors: ``lexical_search``
+LEXICAL = "lexical"
+#: what a media item's lexical text is made of besides its text fields (what the bridges saw or heard)
+DETAIL_TEXT_FIELDS = ("transcript", "labels", "snippet", "caption", "name")
 
 
 @dataclass
@@ -88,6 +92,15 @@ class Store(Protocol):
         """How many items hold each value of field ``name``."""
     def info(self) -> dict[str, Any]: ...
     def close(self) -> None: ...
+
+
+def lexical_text(fields: dict[str, Any], manifest: dict[str, Any]) -> str:
+    """The text the lexical index holds for an item: its embedded text fields (not media paths), then what
+    the bridges found in its media. The same function on every backend, so their lexical answers agree."""
+    media = manifest.get("media") or {}
+    parts = [fields.get(name) for name in manifest.get("fields", []) if name not in media]
+    parts += [fields.get(name) for name in DETAIL_TEXT_FIELDS if name not in manifest.get("fields", [])]
+    return "\n".join(str(p) for p in parts if p is not None and not isinstance(p, dict | list) and str(p).strip())
 
 
 def require(store: Store, capability: str, verb: str) -> None:

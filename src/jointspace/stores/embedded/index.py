@@ -22,14 +22,25 @@ class VectorIndex:
     """Exact search (``kind="flat"``) or approximate HNSW (``kind="hnsw"``) over unit vectors."""
 
     def __init__(self, dim: int, kind: str = "flat", m: int = 32, ef_construction: int = 200,
-                 ef_search: int = 128) -> None:
+                 ef_search: int = 128, quantize: str | None = None, rescore: int = 4) -> None:
         if kind not in INDEX_KINDS:
             raise JointspaceError(f"unknown index kind {kind!r}; use one of {INDEX_KINDS}")
         self.dim, self.kind = dim, kind
+        if quantize not in (None, "int8", "binary"):
+            raise JointspaceError(f"unknown quantize {quantize!r}; use int8 or binary (or leave it out)")
         self.m, self.ef_construction, self.ef_search = m, ef_construction, ef_search
+        self.quantize, self.rescore = quantize, rescore
         self.vectors = np.zeros((0, dim), dtype=np.float32)
         self.alive = np.zeros(0, dtype=bool)
         self._hnsw: Any = None
+
+    @classmethod
+    def from_matrix(cls, matrix: np.ndarray, **params: Any) -> VectorIndex:
+        """An index over an existing (n, dim) float32 matrix (e.g. a read-only memory map), not copied."""
+        index = cls(int(matrix.shape[1]), **params)
+        index.vectors = matrix
+        index.alive = np.ones(len(matrix), dtype=bool)
+        return index
 
     @property
     def params(self) -> dict[str, Any]:

@@ -34,7 +34,7 @@ import faiss
 import numpy as np
 
 from jointspace.errors import JointspaceError
-from jointspace.index import top_k
+from jointspace.ranking import top_k
 from jointspace.stores.embedded.vector_cache import write_atomic
 
 MAGIC = b"JSQUANT1"

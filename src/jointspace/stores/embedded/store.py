@@ -32,27 +32,37 @@ import numpy as np
 
 from jointspace.encoders import Encoder, load_encoder
 from jointspace.errors import Busy, DeadlineExceeded, FormatError, JointspaceError
-from jointspace.filters import where_to_sql
 from jointspace.interactions import Interaction
 from jointspace.results import Hit, Skipped, WriteReport
+from jointspace.stores import filters as flt
 from jointspace.stores.base import (
     CONTENT_HASHES,
     INTERACTIONS,
+    LEXICAL,
     VECTOR_FIELDS,
     FieldInfo,
     Row,
     check_vectors,
     encoder_from_bytes,
     encoder_to_bytes,
+    lexical_text,
 )
-from jointspace.stores.embedded import tables
+from jointspace.stores.embedded import tables, vector_cache
+from jointspace.stores.embedded.columns import ColumnCache, top_k_masked
 from jointspace.stores.embedded.index import VectorIndex
+from jointspace.stores.embedded.lexical import LexicalIndex
+from jointspace.stores.embedded.quantize import make_codes
 from jointspace.version import __version__
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 DB = "items.sqlite"
 ENCODER_DIR = "encoder"
+VECTOR_CACHE = "vectors.cache"  # the vector matrix, memory-mapped on open (instant open)
+COLUMNS_CACHE = "columns.cache"  # the fields as typed columns (fast filters)
+CATALOG_CACHE = "catalog.json"  # field name -> kinds and counts (filters that name no field are errors)
+CODES_CACHE = "codes.cache"  # quantised codes (quantize="int8" | "binary")
+LEXICAL_INDEX = LexicalIndex()
 #: how long a writer waits for another process's write before giving up (seconds)
 BUSY_TIMEOUT = float(os.environ.get("JOINTSPACE_BUSY_TIMEOUT", "60"))
 
@@ -75,7 +85,7 @@ class EmbeddedStore:
     """Items in one SQLite file, searched through an in-memory index derived from it."""
 
     kind = "embedded"
-    capabilities = frozenset({VECTOR_FIELDS, INTERACTIONS, CONTENT_HASHES})
+    capabilities = frozenset({VECTOR_FIELDS, INTERACTIONS, CONTENT_HASHES, LEXICAL})
 
     def __init__(self, path: Path, manifest: dict[str, Any], db: sqlite3.Connection) -> None:
         self.path = path
@@ -87,6 +97,11 @@ class EmbeddedStore:
         self._rowids = np.zeros(0, dtype=np.int64)  # index position -> sqlite rowid
         self._positions: dict[int, int] = {}  # sqlite rowid -> index position
         self._generation = -1  # the generation the in-memory index reflects
+        self._columns: ColumnCache | None = None  # the fields as columns, by index position
+        self._catalog: flt.FieldCatalog | None = None
+        self._columns_generation = -1
+        self._codes: Any = None  # quantised codes, by index position
+        self._cache_generations: dict[str, int] = {}  # cache file -> the generation it holds
 
     # -- create / open ------------------------------------------------------------------------------
     @classmethod
@@ -101,6 +116,7 @@ class EmbeddedStore:
                        "id TEXT UNIQUE NOT NULL, fields TEXT NOT NULL, vector BLOB NOT NULL)")
             db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
             db.execute("INSERT OR REPLACE INTO meta VALUES ('generation', '0')")
+            LEXICAL_INDEX.ensure(db)  # kept in the same commits as the rows from the start
         db.close()
         manifest = {"format": FORMAT_VERSION, "jointspace": __version__, **manifest}
         write_json_atomic(path / MANIFEST, manifest)
@@ -143,7 +159,7 @@ class EmbeddedStore:
         return cls(path, manifest, db)
 
     def close(self) -> None:
-        self._save_hnsw()
+        self._save_caches()
         self._db.close()
 
     # -- the encoder's state ------------------------------------------------------------------------
@@ -190,7 +206,7 @@ class EmbeddedStore:
         self._begin_write()
         try:
             if self._index is not None and self.generation() != self._generation:
-                self._index = None  # another process wrote since we loaded: reload under the lock, below
+                self._index = None  # another process wrote since we loaded: reloaded on the next search
             yield self._db
             self._db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'")
             if deadline is not None and time.monotonic() > deadline:
@@ -204,6 +220,8 @@ class EmbeddedStore:
             self._index = None  # the in-memory index may be ahead of the rolled-back table
             raise
         if self._index is not None:
+            if self._columns is not None and self._columns_generation == self._generation:
+                self._columns_generation = committed
             self._generation = committed
 
     # -- reading ------------------------------------------------------------------------------------
@@ -246,76 +264,264 @@ class EmbeddedStore:
             yield ([r[1] for r in rows], [_fields(r[2]) for r in rows],
                    np.frombuffer(b"".join(r[3] for r in rows), dtype=np.float32).reshape(len(rows), -1).copy())
 
-    # -- the index ----------------------------------------------------------------------------------
+    # -- the index and its caches ------------------------------------------------------------------
     def _hnsw_file(self, generation: int) -> Path:
         return self.path / f"hnsw.{generation}.faiss"
 
     def _load_index(self) -> VectorIndex:
-        """The in-memory index as of the current generation (the caller holds a transaction)."""
+        """The in-memory index as of the current generation (the caller holds a transaction).
+
+        The vector matrix comes from the memory-mapped cache when it was written at this generation (a new
+        process's first search costs a page-in, not a read of every BLOB); else from the table, and the
+        cache is written for the next process."""
         generation = self.generation()
         if self._index is not None and generation == self._generation:
             return self._index
-        rows = self._db.execute("SELECT rowid, vector FROM items ORDER BY rowid").fetchall()
-        index = VectorIndex(self.dim, **self.manifest["index"])
-        if rows:
-            index.add(np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), -1))
+        cached = vector_cache.open(self.path / VECTOR_CACHE, generation, dim=self.dim)
+        if cached is not None:
+            rowids, matrix = cached
+            self._cache_generations[VECTOR_CACHE] = generation
+        else:
+            rows = self._db.execute("SELECT rowid, vector FROM items ORDER BY rowid").fetchall()
+            rowids = np.array([r[0] for r in rows], dtype=np.int64)
+            matrix = (np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), self.dim)
+                      if rows else np.zeros((0, self.dim), np.float32))
+            del rows
+            self._write_cache(VECTOR_CACHE, generation, lambda path: vector_cache.write(path, generation, rowids,
+                                                                                         matrix))
+        index = VectorIndex.from_matrix(matrix, **self.manifest["index"])
         if index.kind == "hnsw":
             index.load_hnsw(self._hnsw_file(generation))
-        self._rowids = np.array([r[0] for r in rows], dtype=np.int64)
-        self._positions = {int(rowid): pos for pos, rowid in enumerate(self._rowids)}
+        self._rowids = rowids
+        self._positions = {int(rowid): pos for pos, rowid in enumerate(rowids.tolist())}
         self._index, self._generation = index, generation
+        if self._columns_generation != generation:
+            self._columns, self._catalog = None, None
+        self._codes = None
         return index
 
-    def _save_hnsw(self) -> None:
-        """Keep the HNSW graph for the next process, named by the generation it reflects."""
-        index = self._index
-        if index is None or index.kind != "hnsw" or index._hnsw is None or not index.alive.all():
-            return
+    def _write_cache(self, name: str, generation: int, write: Any) -> None:
+        """Write a derived cache file; a read-only directory or a full disk only costs the next open time."""
         try:
-            if self.generation() != self._generation:
-                return
-            index.save_hnsw(self._hnsw_file(self._generation))
-            for old in self.path.glob("hnsw.*faiss"):
-                if old.name != self._hnsw_file(self._generation).name:
-                    old.unlink(missing_ok=True)
-        except (OSError, sqlite3.Error):
-            pass  # a cache: the next process rebuilds it
+            write(self.path / name)
+            self._cache_generations[name] = generation
+        except (OSError, JointspaceError):
+            pass
 
-    def _apply(self, inserted: dict[int, np.ndarray], removed: list[int]) -> None:
-        """Mirror a write in the in-memory index (inside the write transaction, before COMMIT)."""
+    def _columns_ready(self) -> tuple[ColumnCache, flt.FieldCatalog]:
+        """The fields as typed columns and their catalog, for the index's positions (built on first use)."""
+        index = self._load_index()
+        generation = self._generation
+        if self._columns is not None and self._catalog is not None and self._columns_generation == generation:
+            return self._columns, self._catalog
+        whole = bool(index.alive.all()) and len(index.vectors) == len(self._rowids)
+        columns = ColumnCache.load(self.path / COLUMNS_CACHE, generation) if whole else None
+        catalog = None
+        if columns is not None:
+            try:
+                saved = json.loads((self.path / CATALOG_CACHE).read_text())
+                if saved.get("generation") == generation:
+                    catalog = flt.FieldCatalog.from_json(saved["catalog"])
+            except (OSError, ValueError, KeyError, AttributeError):
+                catalog = None
+        if columns is None or catalog is None:
+            catalog = flt.FieldCatalog()
+            chunks = []
+            last = 0
+            while True:
+                rows = self._db.execute("SELECT rowid, fields FROM items WHERE rowid > ? ORDER BY rowid LIMIT 20000",
+                                        (last,)).fetchall()
+                if not rows:
+                    break
+                last = rows[-1][0]
+                fields = [_fields(r[1]) for r in rows]
+                for f in fields:
+                    catalog.add(f)
+                chunks.append((np.array([self._positions[r[0]] for r in rows], dtype=np.int64), fields))
+            columns = ColumnCache.build(chunks)
+            if whole:
+                cols, cat = columns, catalog
+                self._write_cache(COLUMNS_CACHE, generation, lambda path: cols.save(path, generation))
+                self._write_cache(CATALOG_CACHE, generation, lambda path: write_json_atomic(
+                    path, {"generation": generation, "catalog": cat.to_json()}))
+        self._columns, self._catalog, self._columns_generation = columns, catalog, generation
+        return columns, catalog
+
+    def _codes_ready(self, index: VectorIndex) -> Any:
+        """The quantised codes of the index's vectors (learned from them), kept like every other cache."""
+        if self._codes is not None:
+            return self._codes
+        kind = index.quantize
+        codes = make_codes(kind).load(self.path / CODES_CACHE, self._generation) if index.alive.all() else None
+        if codes is None or len(codes) != len(index.vectors):
+            codes = make_codes(kind)
+            if len(index.vectors):
+                codes.fit(np.asarray(index.vectors[index.alive]))
+                codes.add(np.asarray(index.vectors))
+                dead = np.flatnonzero(~index.alive)
+                if len(dead):
+                    codes.remove(dead)
+        self._codes = codes
+        return codes
+
+    def _save_caches(self) -> None:
+        """Before closing: keep what this process derived, named by the generation it reflects."""
         index = self._index
         if index is None:
             return
-        gone = [self._positions.pop(r) for r in removed if r in self._positions]
+        try:
+            generation = self.generation()
+        except sqlite3.Error:
+            return
+        if generation != self._generation or not index.alive.all():
+            return
+        if self._cache_generations.get(VECTOR_CACHE) != generation:
+            self._write_cache(VECTOR_CACHE, generation, lambda path: vector_cache.write(
+                path, generation, self._rowids, index.vectors))
+        if self._columns is not None and self._catalog is not None and self._columns_generation == generation \
+                and self._cache_generations.get(COLUMNS_CACHE) != generation:
+            cols, cat = self._columns, self._catalog
+            self._write_cache(COLUMNS_CACHE, generation, lambda path: cols.save(path, generation))
+            self._write_cache(CATALOG_CACHE, generation, lambda path: write_json_atomic(
+                path, {"generation": generation, "catalog": cat.to_json()}))
+        if self._codes is not None and index.quantize and self._cache_generations.get(CODES_CACHE) != generation:
+            codes = self._codes
+            self._write_cache(CODES_CACHE, generation, lambda path: codes.save(path, generation))
+        if index.kind == "hnsw" and index._hnsw is not None:
+            try:
+                index.save_hnsw(self._hnsw_file(generation))
+                for old in self.path.glob("hnsw.*faiss"):
+                    if old.name != self._hnsw_file(generation).name:
+                        old.unlink(missing_ok=True)
+            except OSError:
+                pass  # a cache: the next process rebuilds it
+
+    def _apply(self, inserted: dict[int, tuple[np.ndarray, dict[str, Any]]],
+               removed: list[tuple[int, dict[str, Any]]]) -> None:
+        """Mirror a write in the in-memory index and columns (inside the write transaction, before COMMIT)."""
+        index = self._index
+        if index is None:
+            return
+        columns = self._columns if self._columns_generation == self._generation else None
+        gone = [self._positions.pop(r) for r, _ in removed if r in self._positions]
         if gone:
             index.remove(np.array(gone))
+            if columns is not None and self._catalog is not None:
+                columns.remove(np.array(gone))
+                for _, fields in removed:
+                    self._catalog.remove(fields)
+            if self._codes is not None:
+                self._codes.remove(np.array(gone))
         if inserted:
-            positions = index.add(np.stack(list(inserted.values())))
+            vectors = np.stack([v for v, _ in inserted.values()])
+            positions = index.add(vectors)
             self._rowids = np.concatenate([self._rowids, np.fromiter(inserted, dtype=np.int64)])
             for rowid, pos in zip(inserted, positions, strict=True):
                 self._positions[rowid] = int(pos)
+            if columns is not None and self._catalog is not None:
+                new_fields = [f for _, f in inserted.values()]
+                columns.add(positions, new_fields)
+                for fields in new_fields:
+                    self._catalog.add(fields)
+            if self._codes is not None:
+                self._codes.add(vectors)
         if index.alive.size > 1000 and index.alive.mean() < 0.8:
             self._index = None  # many deletions: rebuild compactly on next search
 
+    # -- search -------------------------------------------------------------------------------------
+    @contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        """One read transaction: the index check, the filter and the fields all see one snapshot."""
+        db = self._db
+        db.execute("BEGIN")
+        try:
+            yield db
+        finally:
+            db.execute("COMMIT")
+
+    def catalog(self) -> flt.FieldCatalog:
+        """Every field an item holds (dotted names for nested objects), with its kinds and counts."""
+        with self._reading():
+            return self._columns_ready()[1]
+
+    def _mask(self, node: flt.Node) -> np.ndarray:
+        index = self._load_index()
+        columns, _ = self._columns_ready()
+        return columns.mask(node, len(index.vectors)) & index.alive
+
+    def ids_where(self, where: Any) -> list[str]:
+        node = flt.parse(where)
+        with self._reading() as db:
+            index = self._load_index()
+            positions = np.flatnonzero(self._mask(node)) if node is not None else np.flatnonzero(index.alive)
+            rowids = sorted(int(self._rowids[p]) for p in positions)
+            out: list[str] = []
+            for start in range(0, len(rowids), 500):
+                part = rowids[start:start + 500]
+                out += [r[0] for r in db.execute(f"SELECT id FROM items WHERE rowid IN ({', '.join('?' * len(part))}) "
+                                                 "ORDER BY rowid", part)]
+            return out
+
     def search(self, vectors: np.ndarray, k: int, where: Any = None) -> list[list[Hit]]:
         queries = check_vectors(vectors, self.dim)
-        db = self._db
-        db.execute("BEGIN")  # one snapshot for the index check, the filter and the fields
-        try:
+        node = flt.parse(where)
+        with self._reading():
             index = self._load_index()
             if not len(index) or not len(queries):
                 return [[] for _ in queries]
             allowed = None
-            if where:
-                sql, params = where_to_sql(where)
-                rowids = [r[0] for r in db.execute(f"SELECT rowid FROM items WHERE {sql}", params)]
-                allowed = np.array([self._positions[r] for r in rowids if r in self._positions], dtype=np.int64)
-                if not len(allowed):
+            if node is not None:
+                mask = self._mask(node)
+                if not mask.any():
                     return [[] for _ in queries]
-            scores, positions = index.search(queries, k, allowed)
+                if index.kind == "flat" and not index.quantize:
+                    found = top_k_masked(index.vectors, queries, mask, k)
+                    return [self._hits(scores, positions) for positions, scores in found]
+                allowed = np.flatnonzero(mask)
+            if index.quantize:
+                if allowed is None and not index.alive.all():
+                    allowed = np.flatnonzero(index.alive)
+                codes = self._codes_ready(index)
+                scores, positions = codes.search(queries, k, float_vectors=index.vectors, rescore=index.rescore,
+                                                 allowed=allowed)
+            else:
+                scores, positions = index.search(queries, k, allowed)
             return [self._hits(s, p) for s, p in zip(scores, positions, strict=True)]
-        finally:
-            db.execute("COMMIT")
+
+    def lexical_search(self, query: str, k: int, where: Any = None) -> list[Hit]:
+        """The k best items by BM25 (SQLite FTS5) among those passing ``where``; each hit's ``explain`` names
+        the query terms it matched. A collection written before the lexical index existed gets it built
+        here, once, in one write transaction."""
+        node = flt.parse(where)
+        self.ensure_lexical()
+        with self._reading() as db:
+            allowed = None
+            if node is not None:
+                self._load_index()
+                mask = self._mask(node)
+                if not mask.any():
+                    return []
+                allowed = self._rowids[np.flatnonzero(mask)]
+            found = LEXICAL_INDEX.search(db, query, k, allowed_rowids=allowed)
+            if not found:
+                return []
+            rowids = [h.rowid for h in found]
+            rows = db.execute(f"SELECT rowid, id, fields FROM items WHERE rowid IN ({', '.join('?' * len(rowids))})",
+                              rowids).fetchall()
+            by_rowid = {r[0]: (r[1], _fields(r[2])) for r in rows}
+            return [Hit(by_rowid[h.rowid][0], h.score, by_rowid[h.rowid][1], {"terms": h.terms})
+                    for h in found if h.rowid in by_rowid]
+
+    def ensure_lexical(self, progress: Any = None) -> bool:
+        """Build the lexical index from the table when it is missing (older collections); True if built."""
+        if LEXICAL_INDEX.exists(self._db):
+            return False
+        with self._writing() as db:
+            if LEXICAL_INDEX.ensure(db):
+                rows = ((r[0], lexical_text(_fields(r[1]), self.manifest))
+                        for r in db.execute("SELECT rowid, fields FROM items ORDER BY rowid").fetchall())
+                LEXICAL_INDEX.rebuild(db, rows, progress=progress)
+        return True
 
     def _hits(self, scores: np.ndarray, positions: np.ndarray) -> list[Hit]:
         keep = [(float(s), int(self._rowids[p])) for s, p in zip(scores, positions, strict=True) if p >= 0]
@@ -331,28 +537,39 @@ class EmbeddedStore:
     # -- writing ------------------------------------------------------------------------------------
     def put(self, rows: Sequence[Row], deadline: float | None = None) -> WriteReport:
         report = WriteReport()
-        inserted: dict[int, np.ndarray] = {}  # rowid -> vector, in insertion order
-        removed: list[int] = []
+        inserted: dict[int, tuple[np.ndarray, dict[str, Any]]] = {}  # rowid -> (vector, fields), in order
+        removed: list[tuple[int, dict[str, Any]]] = []
         with self._writing(deadline) as db:
+            lexical = LEXICAL_INDEX.exists(db)
             hashes: list[tuple[str, str]] = []
+            texts: list[tuple[int, str]] = []
+            gone_rowids: list[int] = []
             for row in rows:
-                old = db.execute("SELECT rowid FROM items WHERE id = ?", (row.id,)).fetchone()
+                old = db.execute("SELECT rowid, fields FROM items WHERE id = ?", (row.id,)).fetchone()
                 if old is not None and not row.replace:
                     report.skipped.append(Skipped(f"id {row.id!r}", "id exists already (use upsert)"))
                     continue
                 if old is not None:
                     db.execute("DELETE FROM items WHERE rowid = ?", (old[0],))
+                    gone_rowids.append(old[0])
                     if inserted.pop(old[0], None) is None:
-                        removed.append(old[0])
+                        removed.append((old[0], _fields(old[1])))
                     report.updated += 1
                 else:
                     report.added += 1
                 cur = db.execute("INSERT INTO items (id, fields, vector) VALUES (?, ?, ?)",
-                                 (row.id, json.dumps(row.fields, default=str),
+                                 (row.id, json.dumps(row.fields, default=str, allow_nan=False),
                                   np.ascontiguousarray(row.vector, dtype=np.float32).tobytes()))
-                inserted[int(cur.lastrowid)] = np.asarray(row.vector, dtype=np.float32)
+                rowid = int(cur.lastrowid)
+                inserted[rowid] = (np.asarray(row.vector, dtype=np.float32), row.fields)
+                if lexical:
+                    texts.append((rowid, lexical_text(row.fields, self.manifest)))
                 if row.content_hash:
                     hashes.append((row.id, row.content_hash))
+            if lexical:
+                if gone_rowids:
+                    LEXICAL_INDEX.delete(db, gone_rowids)
+                LEXICAL_INDEX.put(db, [t for t in texts if t[0] in inserted])
             if hashes:
                 tables.put_hashes(db, hashes)
             self._apply(inserted, removed)
@@ -360,19 +577,21 @@ class EmbeddedStore:
 
     def delete(self, ids: Sequence[str], deadline: float | None = None) -> WriteReport:
         report = WriteReport()
-        removed: list[int] = []
+        removed: list[tuple[int, dict[str, Any]]] = []
         with self._writing(deadline) as db:
             gone = []
             for item_id in dict.fromkeys(str(i) for i in ids):
-                row = db.execute("SELECT rowid FROM items WHERE id = ?", (item_id,)).fetchone()
+                row = db.execute("SELECT rowid, fields FROM items WHERE id = ?", (item_id,)).fetchone()
                 if row is None:
                     report.skipped.append(Skipped(f"id {item_id!r}", "no such item"))
                     continue
                 db.execute("DELETE FROM items WHERE rowid = ?", (row[0],))
-                removed.append(row[0])
+                removed.append((row[0], _fields(row[1])))
                 gone.append(item_id)
                 report.deleted += 1
             tables.delete_items(db, gone)
+            if removed and LEXICAL_INDEX.exists(db):
+                LEXICAL_INDEX.delete(db, [r for r, _ in removed])
             self._apply({}, removed)
         return report
 
@@ -462,5 +681,5 @@ class EmbeddedStore:
 
 
 def _fields(text: str) -> dict[str, Any]:
-    """Stored fields; rows written with NaN by older versions still read (Python's json takes NaN)."""
-    return json.loads(text)
+    """Stored fields; a NaN or Infinity that an older version wrote reads as null (never invalid JSON out)."""
+    return json.loads(text, parse_constant=lambda _: None)
