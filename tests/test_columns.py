@@ -119,6 +119,7 @@ def test_memory_and_size() -> None:
 
 
 def test_bad_input() -> None:
+    assert ColumnCache([3, 1], [{"a": 1}, {"a": 2}]).mask("a = 1").tolist() == [False, False, False, True]
     cache = ColumnCache()
     assert cache.mask("a = 1", 5).tolist() == [False] * 5  # an empty cache
     with pytest.raises(ValueError, match="positions for"):
