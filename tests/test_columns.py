@@ -119,6 +119,7 @@ def test_memory_and_size() -> None:
 
 
 def test_bad_input() -> None:
+    assert ColumnCache([3, 1], [{"a": 1}, {"a": 2}]).mask("a = 1").tolist() == [False, False, False, True]
     cache = ColumnCache()
     assert cache.mask("a = 1", 5).tolist() == [False] * 5  # an empty cache
     with pytest.raises(ValueError, match="positions for"):
@@ -171,3 +172,15 @@ def test_top_k_masked_unfiltered_and_ties() -> None:
         sparse[::100] = True
         positions, _ = top_k_masked(odd, queries[:1], sparse, 5)[0]
         assert positions.tolist() == (np.flatnonzero(sparse)[np.argsort(-(matrix[sparse] @ queries[0]))[:5]]).tolist()
+
+
+def test_top_k_masked_reads_a_memory_mapped_matrix(tmp_path: Path) -> None:
+    rng = np.random.default_rng(6)
+    matrix = rng.standard_normal((20_000, 32)).astype(np.float32)
+    np.save(tmp_path / "m.npy", matrix)
+    mapped = np.load(tmp_path / "m.npy", mmap_mode="r")
+    mask = rng.random(20_000) < 0.3
+    query = rng.standard_normal(32).astype(np.float32)
+    positions, scores = top_k_masked(mapped, query, mask, 10)[0]
+    passing = np.flatnonzero(mask)
+    assert positions.tolist() == passing[np.argsort(-(matrix[passing] @ query))[:10]].tolist()

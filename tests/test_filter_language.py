@@ -30,6 +30,7 @@ from jointspace.stores.filters import (
     Node,
     Not,
     Or,
+    all_of,
     check,
     fields_of,
     matches,
@@ -158,6 +159,9 @@ def test_parse_rejects_other_types_and_passes_nodes_through() -> None:
     with pytest.raises(FilterError, match="a text, a dict or None"):
         parse(5)  # type: ignore[arg-type]
     assert fields_of(parse("a = 1 or (b = 2 and a < 3)")) == ["a", "b"]
+    assert all_of("a = 1 and b = 2", None, {"modality": {"$in": ["image"]}}, "") == \
+        And((Compare("a", "=", 1), Compare("b", "=", 2), In("modality", ("image",))))
+    assert all_of(None, {}, "  ") is None and all_of("a = 1") == Compare("a", "=", 1)
 
 
 # ---------------------------------------------------------------------------------------------- catalog and check

@@ -566,6 +566,12 @@ def parse(where: str | dict[str, Any] | Node | None) -> Node | None:
     raise FilterError(f"a filter is a text, a dict or None, not {type(where).__name__} {where!r}")
 
 
+def all_of(*wheres: str | dict[str, Any] | Node | None) -> Node | None:
+    """Filters of any form ANDed into one (``--modality image`` with ``--where``); None when all are empty."""
+    nodes = [node for node in (parse(w) for w in wheres) if node is not None]
+    return _and(nodes) if nodes else None
+
+
 # ---------------------------------------------------------------------------------------------- back to text
 
 def _text_value(value: Scalar) -> str:
@@ -1042,6 +1048,6 @@ def to_postgres(node: Node | str | dict[str, Any] | None, column: str = "fields"
     return compiler.compile(node), compiler.params
 
 
-__all__ = ["FilterError", "Compare", "In", "IsNull", "Contains", "And", "Or", "Not", "Node", "parse", "to_text",
-           "FieldCatalog", "check", "matches", "to_sqlite", "to_postgres", "fields_of", "atoms", "lookup",
-           "sqlite_document", "walk_fields"]
+__all__ = ["FilterError", "Compare", "In", "IsNull", "Contains", "And", "Or", "Not", "Node", "parse", "all_of",
+           "to_text", "FieldCatalog", "check", "matches", "to_sqlite", "to_postgres", "fields_of", "atoms", "lookup",
+           "sqlite_document", "walk_fields", "as_float", "equal"]

@@ -229,10 +229,14 @@ class _Column:
 class ColumnCache:
     """Typed numpy columns of every field, by position; ``mask(where, n)`` is the filter as a boolean array."""
 
-    def __init__(self) -> None:
+    def __init__(self, positions: Sequence[int] | np.ndarray | None = None,
+                 fields: Sequence[dict[str, Any]] | None = None) -> None:
         self.columns: dict[str, _Column] = {}
         self.live = np.zeros(0, dtype=bool)
         self.size = 0  # one past the highest position ever added
+        if positions is not None or fields is not None:
+            self.add(positions if positions is not None else [], fields or [])
+            self.trim()
 
     # -- building and upkeep
 
