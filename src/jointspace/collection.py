@@ -25,12 +25,17 @@ from jointspace.encoders.robust import encode_each
 from jointspace.errors import ItemError, JointspaceError
 from jointspace.results import Hit, Progress, Skipped, WriteReport, batches
 from jointspace.stores import create_store, exists, is_database_url, open_store
-from jointspace.stores.base import CONTENT_HASHES, INTERACTIONS, VECTOR_FIELDS, Row, Store, require
+from jointspace.stores import filters as flt
+from jointspace.stores.base import CONTENT_HASHES, INTERACTIONS, LEXICAL, VECTOR_FIELDS, Row, Store, require
+from jointspace.values import clean_fields, normalise_id
 
 #: records per encode step of add/upsert (and per committed transaction): texts are length-sorted within a
 #: step, so bigger steps pad less; a kill loses at most the step in flight
 WRITE_BATCH = 1024
 QUERY_MODALITIES = ("text", "image", "audio", "video")
+SEARCH_MODES = ("dense", "lexical", "hybrid")
+#: how many candidates each side of a hybrid search brings to the fusion, as a multiple of k (at least 50)
+HYBRID_DEPTH = 5
 
 __all__ = ["WRITE_BATCH", "Collection", "Hit", "Progress", "Skipped", "WriteReport"]
 
@@ -49,8 +54,8 @@ class Collection:
     @classmethod
     def create(cls, location: str | Path, encoder: str | Encoder = "minilm", fields: Iterable[str] = ("text",),
                id_field: str = "id", index: str | dict[str, Any] | None = None, overwrite: bool = False,
-               media: dict[str, str] | None = None, shards: int | None = None,
-               **encoder_params: Any) -> Collection:
+               media: dict[str, str] | None = None, shards: int | None = None, quantize: str | None = None,
+               rescore: int = 4, **encoder_params: Any) -> Collection:
         """A new, empty collection at ``location`` embedding ``fields`` with ``encoder``.
 
         ``location``: a directory (embedded; with ``shards=N`` a directory of N shards) or a
@@ -58,7 +63,9 @@ class Collection:
         default in PostgreSQL, where "flat" means an exact scan). ``media`` names the fields that hold file
         paths and what they are, e.g. ``{"photo": "image"}`` (``"image"``, ``"audio"``, ``"video"``, or
         ``"file"`` to detect it by content); with the ``joint`` encoder a record's text and media fields are
-        embedded together into one vector.
+        embedded together into one vector. ``quantize`` ("int8" or "binary", flat index in a directory) keeps
+        compact codes in memory for the search and rescores the best ``rescore * k`` candidates exactly
+        from the float32 vectors (the truth, in SQLite).
         """
         enc = make_encoder(encoder, **encoder_params) if isinstance(encoder, str) else encoder
         fields = [fields] if isinstance(fields, str) else list(fields)
@@ -73,6 +80,10 @@ class Collection:
             "id_field": id_field,
             "index": {"kind": index} if isinstance(index, str) else dict(index),
         }
+        if quantize:
+            if is_database_url(location) or manifest["index"]["kind"] != "flat":
+                raise JointspaceError("quantize applies to the flat index of a collection directory")
+            manifest["index"].update(quantize=quantize, rescore=int(rescore))
         if media:
             manifest["media"] = dict(media)
         store = create_store(location, manifest, enc, shards=shards, overwrite=overwrite)
@@ -192,12 +203,20 @@ class Collection:
         return self.store.field_values(field)
 
     def ids_where(self, where: dict[str, Any] | str | None) -> list[str]:
-        """The ids of the items matching a ``where`` filter (exact, every passing item)."""
-        n = len(self)
-        if not n:
-            return []
-        probe = np.zeros((1, self.encoder.dim), np.float32)
-        return [h.id for h in self.store.search(probe, n, where)[0]]
+        """The ids of the items matching a ``where`` filter (every passing item, in insertion order)."""
+        return self.store.ids_where(self.where(where))
+
+    def where(self, where: Any) -> flt.Node | None:
+        """A filter parsed once and checked against the fields the items hold: a field no item has (with the
+        closest names) or a number field compared with a string is an error, never an empty result."""
+        node = flt.parse(where)
+        if node is not None:
+            flt.check(node, self.store.catalog())
+        return node
+
+    def catalog(self) -> dict[str, dict[str, int]]:
+        """Every field the items hold (nested objects as dotted names): kind -> how many items."""
+        return self.store.catalog().to_json()
 
     # -- the one query path -------------------------------------------------------------------------
     def query_modalities(self) -> list[str]:
@@ -325,25 +344,61 @@ class Collection:
 
     # -- search -------------------------------------------------------------------------------------
     def search(self, query: Any, k: int = 10, where: dict[str, Any] | str | None = None,
-               modality: str | None = None) -> list[Hit]:
-        """The ``k`` items most similar to ``query`` (see ``embed_query``), among those matching ``where``."""
+               modality: str | None = None, mode: str = "dense", alpha: float | None = None,
+               explain: bool = False) -> list[Hit]:
+        """The ``k`` items most similar to ``query`` (see ``embed_query``), among those matching ``where``.
+
+        ``mode``: "dense" (vectors), "lexical" (BM25 over the text fields, in the same commits as the
+        vectors) or "hybrid" (both, fused by reciprocal rank, or by ``alpha * dense + (1 - alpha) * lexical``
+        over min-max normalised scores when ``alpha`` is given). The filter applies to both sides before
+        fusion. ``explain=True``: every hit says why (each side's score and rank, matched terms, fused score).
+        """
         _check_k(k)
+        if mode not in SEARCH_MODES:
+            raise JointspaceError(f"unknown search mode {mode!r}; use one of {', '.join(SEARCH_MODES)}")
         if isinstance(query, np.ndarray) and query.ndim == 2 and query.shape[0] != 1:
             raise JointspaceError(f"a 2-D array of {query.shape[0]} rows is a batch of queries: use search_batch")
-        return self.store.search(self.embed_query(query, modality), k, where or None)[0]
+        node = self.where(where)
+        if mode == "dense":
+            hits = self.store.search(self.embed_query(query, modality), k, node)[0]
+            if explain:
+                for rank, hit in enumerate(hits, start=1):
+                    hit.explain = {"dense": {"score": round(hit.score, 6), "rank": rank}}
+            return hits
+        if not isinstance(query, str) or modality not in (None, "text"):
+            raise JointspaceError(f"{mode} search needs a text query (the lexical side matches words)")
+        require(self.store, LEXICAL, f"{mode} search")
+        if mode == "lexical":
+            hits = self.store.lexical_search(query, k, node)
+            for rank, hit in enumerate(hits, start=1):
+                terms = (hit.explain or {}).get("terms", [])
+                hit.explain = {"lexical": {"score": round(hit.score, 6), "rank": rank, "terms": terms}} \
+                    if explain else None
+            return hits
+        from jointspace.fusion import fuse
+
+        depth = max(HYBRID_DEPTH * k, 50)
+        dense = self.store.search(self.embed_query(query, "text"), depth, node)[0]
+        lexical = self.store.lexical_search(query, depth, node)
+        by_id = {h.id: h for h in [*lexical, *dense]}
+        fused = fuse([(h.id, h.score) for h in dense],
+                     [(h.id, h.score, (h.explain or {}).get("terms", [])) for h in lexical],
+                     method="rrf" if alpha is None else "weighted", alpha=0.5 if alpha is None else alpha, k=k)
+        return [Hit(f.id, f.score, by_id[f.id].fields, f.explanation.to_dict() if explain else None)
+                for f in fused]
 
     def search_batch(self, queries: Sequence[Any], k: int = 10, where: dict[str, Any] | str | None = None
                      ) -> list[list[Hit]]:
         _check_k(k)
         if len(queries) == 0:
             return []
-        return self.store.search(self.embed_queries(queries), k, where or None)
+        return self.store.search(self.embed_queries(queries), k, self.where(where))
 
     def similar(self, item_id: Any, k: int = 10, where: dict[str, Any] | str | None = None) -> list[Hit]:
         """The ``k`` items closest to the stored item ``item_id`` ("more like this"), itself left out."""
         _check_k(k)
         item_id = _id_text(item_id)
-        hits = self.store.search(self.vectors([item_id]), k + 1, where or None)[0]
+        hits = self.store.search(self.vectors([item_id]), k + 1, self.where(where))[0]
         return [h for h in hits if h.id != item_id][:k]
 
     # -- writing ------------------------------------------------------------------------------------
@@ -464,12 +519,17 @@ class Collection:
                 raw_id = record.get(self.id_field)
                 if raw_id is None or (isinstance(raw_id, str) and not raw_id.strip()):
                     raise ItemError("record without id", f"missing id field {self.id_field!r}")
-                item_id = _id_text(raw_id, ItemError)
-                fields = {k: v for k, v in record.items() if k != self.id_field}
+                try:
+                    item_id = normalise_id(raw_id)
+                except ItemError as exc:
+                    raise ItemError(f"record {position} (id {exc.item})", exc.reason) from None
+                fields, notes = clean_fields({k: v for k, v in record.items() if k != self.id_field})
+                record = {self.id_field: item_id, **fields}
                 item = vector if vector is not None else self.item_of(record)
             except ItemError as exc:
                 report.skipped.append(Skipped(str(exc.item), exc.reason))
                 continue
+            report.notes.extend(Skipped(f"id {item_id!r}", note) for note in notes)
             good.append((item_id, fields, item, _content_hash(self.encoder.name, fields) if vector is None
                          else None))
         # an id twice in one write: the last one wins

@@ -27,9 +27,9 @@ import numpy as np
 
 from jointspace.encoders import Encoder
 from jointspace.errors import DeadlineExceeded, FormatError, JointspaceError
-from jointspace.filters import conditions
 from jointspace.results import Hit, Skipped, WriteReport
-from jointspace.stores.base import Row, check_vectors, encoder_from_bytes, encoder_to_bytes
+from jointspace.stores import filters as flt
+from jointspace.stores.base import LEXICAL, Row, check_vectors, encoder_from_bytes, encoder_to_bytes, lexical_text
 from jointspace.version import __version__
 
 PG_FORMAT_VERSION = 1
@@ -88,46 +88,19 @@ def connect(url: str, timeout: int = 5) -> Any:
     return conn
 
 
-def where_to_pg(where: dict[str, Any] | str | None, column: str = "fields") -> tuple[str, list[Any]]:
-    """SQL condition and parameters for a ``where`` filter over a JSONB column.
-
-    Equality uses containment (``@>``), which the GIN index serves; a JSON null counts as missing,
-    as in the embedded store.
-    """
-    from psycopg.types.json import Jsonb
-
-    clauses: list[str] = []
-    params: list[Any] = []
-    ops = {"$ne": "<>", "$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
-    for field, op, value in conditions(where):
-        expr = f"nullif({column} -> %s, 'null'::jsonb)"
-        if op == "$eq":
-            clauses.append(f"{column} @> %s")
-            params.append(Jsonb({field: value}))
-        elif op in ("$in", "$nin"):
-            if not value:
-                clauses.append("FALSE" if op == "$in" else "TRUE")
-                continue
-            test = f"{expr} = ANY(%s)"
-            clauses.append(test if op == "$in" else f"NOT ({test})")
-            params.extend([field, [Jsonb(v) for v in value]])
-        else:
-            clauses.append(f"{expr} {ops[op]} %s")
-            params.extend([field, Jsonb(value)])
-    return " AND ".join(clauses) or "TRUE", params
-
-
 class PostgresStore:
     """Items with fields and one vector each, in a PostgreSQL table with a pgvector column."""
 
     kind = "postgres"
-    capabilities: frozenset[str] = frozenset()
+    capabilities = frozenset({LEXICAL})
 
     def __init__(self, url: str, conn: Any, table: str, manifest: dict[str, Any]) -> None:
         self.url, self.table, self._conn = url, table, conn
         self.location = redact(url)
         self.manifest = manifest
         self.dim = int(manifest["encoder"]["dim"])
+        self._catalog: tuple[int, flt.FieldCatalog] | None = None
+        self._lexical = False
 
     # -- SQL helpers --------------------------------------------------------------------------------
     def _q(self, template: str) -> Any:
@@ -173,6 +146,9 @@ class PostgresStore:
                 conn.execute(store._q("CREATE INDEX {gin} ON {t} USING gin (fields jsonb_path_ops)"))
                 conn.execute(store._q("CREATE TABLE {meta} (key TEXT PRIMARY KEY, value JSONB, blob BYTEA)"))
                 store._create_vector_index()
+                from jointspace.stores import pg_lexical
+
+                pg_lexical.ensure(conn, table)  # kept in the same commits as the rows from the start
                 store._put_meta("manifest", manifest)
                 store._put_meta("encoder", {"name": encoder.name}, encoder_to_bytes(encoder))
                 store._put_meta("generation", 0)
@@ -296,7 +272,7 @@ class PostgresStore:
         """Top-k per query by inner product; with an HNSW index, pgvector's iterative scan keeps
         filtered queries returning k hits where k rows match."""
         queries = check_vectors(vectors, self.dim)
-        cond, params = where_to_pg(where)
+        cond, params = flt.to_postgres(flt.parse(where))
         statement = self._q("SELECT id, fields, -(embedding <#> %s) AS score FROM {t} WHERE " + cond
                             + " ORDER BY embedding <#> %s LIMIT %s")
         index = self.manifest["index"]
@@ -344,6 +320,11 @@ class PostgresStore:
                     cur.executemany(self._q("INSERT INTO {t} (id, fields, embedding) VALUES (%s, %s, %s) "
                                             "ON CONFLICT (id) DO UPDATE SET fields = EXCLUDED.fields, "
                                             "embedding = EXCLUDED.embedding"), values)
+            if final and self._has_lexical():
+                from jointspace.stores import pg_lexical
+
+                pg_lexical.rebuild(conn, self.table, [(r.id, lexical_text(r.fields, self.manifest))
+                                                      for r in final.values()])
             self._bump()
             if deadline is not None and time.monotonic() > deadline:
                 raise DeadlineExceeded(f"{self.location}: the write passed its deadline before it committed; "
@@ -383,6 +364,67 @@ class PostgresStore:
         report.deleted = len(gone)
         report.skipped = [Skipped(f"id {i!r}", "no such item") for i in wanted if i not in gone]
         return report
+
+    def catalog(self) -> flt.FieldCatalog:
+        """Field name -> kinds and counts (nested objects as dotted names), computed by the server and kept
+        until the next write."""
+        generation = self.generation()
+        if self._catalog is not None and self._catalog[0] == generation:
+            return self._catalog[1]
+        kinds = {"number": "number", "string": "string", "boolean": "bool", "array": "list", "object": "object",
+                 "null": "null"}
+        rows = self._conn.execute(self._q(
+            "WITH RECURSIVE f(path, value) AS ("
+            " SELECT e.key, e.value FROM {t}, jsonb_each({t}.fields) AS e WHERE position('.' in e.key) = 0"
+            " UNION ALL"
+            " SELECT f.path || '.' || e.key, e.value FROM f, jsonb_each(f.value) AS e"
+            " WHERE jsonb_typeof(f.value) = 'object' AND position('.' in e.key) = 0)"
+            " SELECT path, jsonb_typeof(value), count(*) FROM f GROUP BY 1, 2")).fetchall()
+        counts: dict[str, dict[str, int]] = {}
+        for path, kind, n in rows:
+            counts.setdefault(path, {})[kinds.get(kind, "null")] = int(n)
+        catalog = flt.FieldCatalog(counts)
+        self._catalog = (generation, catalog)
+        return catalog
+
+    def ids_where(self, where: Any) -> list[str]:
+        cond, params = flt.to_postgres(flt.parse(where))
+        return [r[0] for r in self._conn.execute(self._q("SELECT id FROM {t} WHERE " + cond + " ORDER BY seq"),
+                                                 params)]
+
+    def lexical_search(self, query: str, k: int, where: Any = None) -> list[Hit]:
+        """The k best items by PostgreSQL full-text rank among those passing ``where`` (the tsvector column
+        is added and filled on first use for tables written before it existed)."""
+        from jointspace.stores import pg_lexical
+
+        self.ensure_lexical()
+        cond, params = flt.to_postgres(flt.parse(where))
+        found = pg_lexical.search(self._conn, self.table, query, k, where_sql=cond, where_params=params)
+        if not found:
+            return []
+        fields = self.get([h.rowid for h in found])
+        return [Hit(h.rowid, h.score, fields[h.rowid], {"terms": h.terms}) for h in found if h.rowid in fields]
+
+    def _has_lexical(self) -> bool:
+        from jointspace.stores import pg_lexical
+
+        if not self._lexical:
+            self._lexical = pg_lexical.has_column(self._conn, self.table)
+        return self._lexical
+
+    def ensure_lexical(self, progress: Any = None) -> bool:
+        from jointspace.stores import pg_lexical
+
+        if self._has_lexical():
+            return False
+        with self._conn.transaction():
+            pg_lexical.ensure(self._conn, self.table)
+            rows = [(r[0], lexical_text(r[1], self.manifest))
+                    for r in self._conn.execute(self._q("SELECT id, fields FROM {t}")).fetchall()]
+            pg_lexical.rebuild(self._conn, self.table, rows, key_column="id", progress=progress)
+            self._bump()
+        self._lexical = True
+        return True
 
     def field_values(self, name: str) -> dict[str, int]:
         rows = self._conn.execute(self._q("SELECT fields ->> %s, count(*) FROM {t} GROUP BY 1"), (name,)).fetchall()

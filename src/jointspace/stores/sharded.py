@@ -26,7 +26,8 @@ import numpy as np
 from jointspace.encoders import Encoder
 from jointspace.errors import FormatError, JointspaceError
 from jointspace.results import Hit, WriteReport
-from jointspace.stores.base import CONTENT_HASHES, Row
+from jointspace.stores import filters as flt
+from jointspace.stores.base import CONTENT_HASHES, LEXICAL, Row
 from jointspace.stores.embedded.store import MANIFEST, EmbeddedStore, write_json_atomic
 from jointspace.version import __version__
 
@@ -54,7 +55,7 @@ class ShardedStore:
     """The Store protocol over N embedded shards; queries fan out to every shard in parallel threads."""
 
     kind = "sharded"
-    capabilities = frozenset({CONTENT_HASHES})
+    capabilities = frozenset({CONTENT_HASHES, LEXICAL})
 
     def __init__(self, path: Path, spec: dict[str, Any], shards: list[EmbeddedStore]) -> None:
         self.path, self.spec, self.shards = path, spec, shards
@@ -153,6 +154,22 @@ class ShardedStore:
         """Every shard searched at the same time, the lists merged (exact)."""
         per_shard = list(self._pool.map(lambda s: s.search(vectors, k, where), self.shards))
         return [merge_top_k((hits[q] for hits in per_shard), k) for q in range(len(per_shard[0]))]
+
+    def catalog(self) -> flt.FieldCatalog:
+        catalogs = [s.catalog() for s in self.shards]
+        return catalogs[0].merge(*catalogs[1:])
+
+    def ids_where(self, where: Any) -> list[str]:
+        return [i for s in self.shards for i in s.ids_where(where)]
+
+    def lexical_search(self, query: str, k: int, where: Any = None) -> list[Hit]:
+        """Each shard's BM25 top k, merged by score (each shard scores with its own term statistics: with
+        ids spread evenly by hash they agree closely with one collection's)."""
+        per_shard = list(self._pool.map(lambda s: s.lexical_search(query, k, where), self.shards))
+        return merge_top_k(per_shard, k)
+
+    def ensure_lexical(self, progress: Any = None) -> bool:
+        return any([s.ensure_lexical(progress) for s in self.shards])
 
     # -- writing ------------------------------------------------------------------------------------
     def put(self, rows: Sequence[Row], deadline: float | None = None) -> WriteReport:
