@@ -86,12 +86,18 @@ def test_writes_are_transactional(pg_url: str, records: list[dict]) -> None:
     def boom(n: int) -> None:
         raise RuntimeError("crash after the first batch")
 
-    with pytest.raises(RuntimeError):
-        col.upsert(records[50:150], batch_size=20, progress=boom)
+    with pytest.raises(RuntimeError):  # all or nothing
+        col.upsert(records[50:150], batch_size=20, progress=boom, atomic=True)
     assert len(col) == 50 and records[60]["id"] not in col
+    with pytest.raises(RuntimeError):  # the default: each batch is one transaction, the first one stays
+        col.upsert(records[100:150], batch_size=20, progress=boom)
+    assert 50 < len(col) <= 70 and records[125]["id"] not in col
+    col.delete(records[100:120][i]["id"] for i in range(20))
     rep = col.add(records[:3] + records[50:52])
-    assert (rep.added, len(rep.skipped)) == (2, 3) and "use upsert" in rep.skipped[0].reason
-    rep = col.upsert([{**records[0], "text": "a replaced definition", "tag": "new"}])
+    assert sum("use upsert" in s.reason for s in rep.skipped) == 3  # the others: added, or no known word
+    assert rep.added + len(rep.skipped) == 5 and all("use upsert" in s.reason or "all-zero" in s.reason
+                                                     for s in rep.skipped)
+    rep = col.upsert([{**records[0], "text": records[2]["text"], "tag": "new"}])
     assert (rep.added, rep.updated) == (0, 1)
     rep = col.delete([records[1]["id"], "no-such-id"])
     assert rep.deleted == 1 and rep.skipped[0].where == "id 'no-such-id'"

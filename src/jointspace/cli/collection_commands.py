@@ -11,6 +11,7 @@ from rich.table import Table
 
 from jointspace.cli.app import app, console, out, parse_params, progress_bar, run_safely
 from jointspace.errors import JointspaceError
+from jointspace.values import dumps
 
 
 def count_lines(path: Path) -> int | None:
@@ -137,7 +138,20 @@ def index(
     run_safely(body)
 
 
-def _show_hits(query: str, hits: list[Any], fields: list[str]) -> None:
+def _why(explain: dict[str, Any] | None) -> str:
+    """A short line from a hit's explanation: each side's rank and score, the matched terms."""
+    if not explain:
+        return ""
+    parts = []
+    for side in ("dense", "lexical"):
+        facts = explain.get(side)
+        if facts:
+            terms = f" [{', '.join(facts.get('terms', []))}]" if facts.get("terms") else ""
+            parts.append(f"{side} #{facts['rank']} {facts['score']:.3f}{terms}")
+    return "  [dim]" + "; ".join(parts) + "[/dim]" if parts else ""
+
+
+def _show_hits(query: str, hits: list[Any], fields: list[str], explain: bool = False) -> None:
     from jointspace.display import describe
 
     table = Table(title=f"[bold]{query}[/bold]", show_lines=False)
@@ -153,7 +167,7 @@ def _show_hits(query: str, hits: list[Any], fields: list[str]) -> None:
         extra = {k: v for k, v in hit.fields.items() if k not in fields}
         if extra:
             shown += "  " + " ".join(f"[dim]{k}={v}[/dim]" for k, v in list(extra.items())[:4])
-        table.add_row(str(rank), f"{hit.score:.3f}", str(hit.id), shown[:300])
+        table.add_row(str(rank), f"{hit.score:.3f}", str(hit.id), shown[:300] + (_why(hit.explain) if explain else ""))
     out.print(table)
 
 
@@ -168,6 +182,10 @@ def search(
     audio: Path = typer.Option(None, "--audio", help="search with an audio file (what is said in it)"),
     video: Path = typer.Option(None, "--video", help="search with a video file"),
     modality: str = typer.Option(None, "--modality", help="only hits of this kind: text, image, audio, video"),
+    mode: str = typer.Option("dense", "--mode", help="dense (vectors), lexical (BM25 over the words) or hybrid"),
+    alpha: float = typer.Option(None, "--alpha", min=0.0, max=1.0, help="hybrid: weight of the dense side "
+                                "(1 = dense only); leave out for reciprocal rank fusion"),
+    explain: bool = typer.Option(False, "--explain", help="say why each hit ranks where it does"),
 ) -> None:
     """Search a collection by text, or by an image, audio or video file (media collections)."""
     from jointspace.cli.media_commands import media_query, modality_where
@@ -176,12 +194,13 @@ def search(
     def body() -> None:
         col = Collection.open(collection)
         q, kind = media_query(query, image, audio, video)
-        hits = col.search(q, k=k, where=modality_where(modality, where), modality=kind)
+        hits = col.search(q, k=k, where=modality_where(modality, where), modality=kind, mode=mode, alpha=alpha,
+                          explain=explain)
         query_label = query if kind == "text" else f"{kind}: {q}"
         if as_json:
-            print(json.dumps([h.to_dict() for h in hits], ensure_ascii=False))
+            print(dumps([h.to_dict() for h in hits]))
         else:
-            _show_hits(query_label, hits, col.fields)
+            _show_hits(query_label, hits, col.fields, explain)
 
     run_safely(body)
 
@@ -225,18 +244,28 @@ def info(
     collection: str = typer.Argument(..., help="collection directory or postgresql://... URL"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
-    """Count, encoder, dimensions and size on disk of a collection."""
+    """Count, encoder, dimensions, size on disk, and the metadata fields with their types and counts."""
     from jointspace.collection import Collection
 
     def body() -> None:
-        facts = Collection.open(collection).info()
+        with Collection.open(collection) as col:
+            facts = col.info()
+            facts["metadata_fields"] = {name: kinds for name, kinds in col.catalog().items()}
         if as_json:
-            print(json.dumps(facts))
+            print(dumps(facts))
             return
+        fields = facts.pop("metadata_fields")
         table = Table(show_header=False)
         for key, value in facts.items():
             table.add_row(key, json.dumps(value) if isinstance(value, dict | list) else str(value))
         out.print(table)
+        if fields:
+            kinds = Table(title="metadata fields (filter on them with --where)")
+            kinds.add_column("field")
+            kinds.add_column("types: items")
+            for name, counts in fields.items():
+                kinds.add_row(name, ", ".join(f"{kind}: {n}" for kind, n in counts.items()))
+            out.print(kinds)
 
     run_safely(body)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
@@ -42,6 +42,8 @@ class HitOut(BaseModel):
     fields: dict[str, Any]
     text: str = Field(description="the item's embedded text fields, shortened, for display")
     media: list[Media] = Field(default_factory=list)
+    explain: dict[str, Any] | None = Field(None, description="with explain=true: each side's score and rank, "
+                                           "the matched terms, the fused score")
 
 
 class SearchOut(BaseModel):
@@ -56,6 +58,9 @@ class SearchIn(BaseModel):
     query: str = Field(min_length=1, max_length=100_000, pattern=r"\S", description="text to search for")
     k: int = Field(10, ge=1, le=10_000, description="number of results (at most the server's max_k)")
     where: Where = Field(None, description='filter: {"year": {"$gte": 2000}} or "year >= 2000 and genre = drama"')
+    mode: Literal["dense", "lexical", "hybrid"] = Field("dense", description="dense, lexical (BM25) or hybrid")
+    alpha: float | None = Field(None, ge=0, le=1, description="hybrid: weight of the dense side; none = rank fusion")
+    explain: bool = Field(False, description="say why each hit ranks where it does")
 
     @field_validator("where")
     @classmethod
