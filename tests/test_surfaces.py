@@ -104,8 +104,9 @@ def test_the_page_searches_the_joint_folder_by_text_and_by_image(mixed: Path, mi
     from playwright.sync_api import expect, sync_playwright
 
     with Collection.open(mixed) as col:
-        by_text = [h.id for h in col.search("a flower in a garden", k=10)]
-        by_image = [h.id for h in col.search(Path(FLOWER), k=10, modality="image")]
+        by_text = [h.id for h in col.search("a flower in a garden", k=12)]  # the page's default k
+        by_image = [h.id for h in col.search(Path(FLOWER), k=12, modality="image")]
+        hybrid = [h.id for h in col.search("flowers garden", k=12, mode="hybrid")]
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
         page = browser.new_page()
@@ -121,6 +122,14 @@ def test_the_page_searches_the_joint_folder_by_text_and_by_image(mixed: Path, mi
         page.set_input_files("#file", str(FLOWER))
         expect(page.locator("#status")).to_contain_text("like flower.jpg")
         assert page.locator(".card .id").all_inner_texts() == by_image
+        page.select_option("#mode", "hybrid")  # meaning + words, and why each hit is there
+        page.fill("#q", "flowers garden")
+        page.press("#q", "Enter")
+        expect(page.locator("#status")).to_contain_text("flowers garden")
+        page.wait_for_selector(".card .why")
+        assert page.locator(".card .id").all_inner_texts() == hybrid
+        assert "words #" in page.locator(".card .why").first.inner_text() or "meaning #" in \
+            page.locator(".card .why").first.inner_text()
         browser.close()
     assert not errors, errors
 

@@ -3,6 +3,7 @@
 (function () {
   const $ = (id) => document.getElementById(id);
   const form = $("search-form"), q = $("q"), kSel = $("k"), where = $("where"), file = $("file"), drop = $("drop");
+  const modeSel = $("mode");
   const statusEl = $("status"), results = $("results"), preview = $("query-preview"), template = $("card-template");
   let info = null, previewUrl = null, seq = 0;
 
@@ -57,6 +58,15 @@
       const t = node.querySelector(".transcript");
       t.textContent = "“" + String(transcript) + "”"; t.hidden = false;
     }
+    const explain = hit.explain;
+    if (explain && (explain.lexical || explain.dense) && modeSel.value !== "dense") {
+      const why = node.querySelector(".why");
+      const parts = [];
+      if (explain.dense) parts.push("meaning #" + explain.dense.rank);
+      if (explain.lexical) parts.push("words #" + explain.lexical.rank + (explain.lexical.terms && explain.lexical.terms.length
+        ? " (" + explain.lexical.terms.join(", ") + ")" : ""));
+      why.textContent = parts.join(" · "); why.hidden = false;
+    }
     node.querySelector(".more").addEventListener("click", () => similar(hit.id));
     node.dataset.id = hit.id;
     return node;
@@ -87,6 +97,7 @@
   function searchText(text) {
     clearPreview();
     const p = params(); p.set("q", text);
+    if (modeSel.value !== "dense") { p.set("mode", modeSel.value); p.set("explain", "true"); }
     history.replaceState(null, "", "#" + new URLSearchParams({ q: text }).toString());
     return run(`for “${text}”`, () => call("/search?" + p.toString()));
   }
@@ -147,6 +158,7 @@
     const accept = [];
     if (facts.modalities.includes("image")) accept.push("image/*");
     if (facts.modalities.includes("audio")) accept.push("audio/*");
+    if (facts.modalities.includes("video")) accept.push("video/*");
     if (facts.modalities.includes("text")) accept.push("text/plain");
     file.accept = accept.join(",");
     const kinds = facts.modalities.filter((m) => m !== "text");
