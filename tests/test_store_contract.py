@@ -233,3 +233,42 @@ def test_migrate_round_trip_answers_the_same(col: Collection, backend: str, tmp_
             assert [h.id for h in copy.search(vectors[i], k=10, where="year >= 1950")] == \
                    [h.id for h in col.search(vectors[i], k=10, where="year >= 1950")]
         assert json.dumps(copy.get("item-9"), sort_keys=True) == json.dumps(col.get("item-9"), sort_keys=True)
+
+
+RICH = [{"id": f"r{i}", "text": f"rich {i}", "year": 1950 + i, "genre": ["drama", "comedy", "news"][i % 3],
+         "tags": [["jazz", "blues"], ["rock"], []][i % 3], "meta": {"lang": ["en", "fr"][i % 2], "pages": i * 10},
+         "score": float("nan") if i % 7 == 0 else i / 10, "flag": i % 4 == 0} for i in range(60)]
+FILTERS = ["year >= 2000 or genre = drama", "not (genre in (news, comedy)) and year < 1980",
+           "tags contains jazz", "meta.lang = fr and meta.pages >= 200", "score is null", "score > 3.5",
+           {"$or": [{"flag": True}, {"meta.lang": {"$ne": "en"}}]}, "genre not in (drama)", "tags not contains rock",
+           {"year": {"$in": list(range(1900, 2100, 3))}}, "year >= 1960 and year < 1970 and genre != 'news'"]
+
+
+def test_the_filter_language_means_the_same_on_every_backend(loc: str, backend: str) -> None:
+    """Each filter returns exactly the items the reference meaning (stores.filters.matches) selects."""
+    from jointspace.stores.filters import FilterError, matches, parse
+
+    rng = np.random.default_rng(3)
+    vectors = rng.normal(size=(len(RICH), DIM)).astype(np.float32)
+    c = make(loc, backend)
+    try:
+        report = c.add(RICH, vectors=vectors)
+        assert report.added == len(RICH)
+        assert len(report.notes) == sum(1 for r in RICH if r["score"] != r["score"])  # each NaN said so
+        stored = {r["id"]: c.get(r["id"]) for r in RICH}
+        for where in FILTERS:
+            expected = {i for i, r in stored.items() if matches(parse(where), r)}
+            assert expected, where
+            hits = c.search(vectors[0], k=len(RICH), where=where)
+            assert {h.id for h in hits} == expected, where
+            assert set(c.ids_where(where)) == expected, where
+        for bad, says in [("year >= 2000 and", "expected"), ("yaer > 3", "did you mean 'year'"),
+                          ("nosuchfield = 1", "no item has the field"), ('genre in ("n)', "never closed"),
+                          ("year = '2000'", "number"), ("tags = jazz", "contains")]:
+            with pytest.raises(FilterError, match=says):
+                c.search(vectors[0], k=5, where=bad)
+        assert len(c.search(vectors[0], k=5, where="")) == 5 and len(c.search(vectors[0], k=5, where={})) == 5
+        big = {"year": {"$in": list(range(10_000))}}
+        assert len(c.search(vectors[0], k=100, where=big)) == len(RICH)
+    finally:
+        c.close()

@@ -359,6 +359,8 @@ class Collection:
         if isinstance(query, np.ndarray) and query.ndim == 2 and query.shape[0] != 1:
             raise JointspaceError(f"a 2-D array of {query.shape[0]} rows is a batch of queries: use search_batch")
         node = self.where(where)
+        if not self.encoder.is_fitted and not len(self):
+            return []  # nothing written yet, so nothing the encoder could have learned from
         if mode == "dense":
             hits = self.store.search(self.embed_query(query, modality), k, node)[0]
             if explain:
@@ -793,9 +795,8 @@ def _id_text(value: Any, error: type[Exception] = KeyError) -> str:
 def _as_records(records: Any) -> Iterable[Any]:
     """Records from dicts, a pandas DataFrame, or any iterable of mappings."""
     if type(records).__name__ == "DataFrame" and hasattr(records, "to_dict"):
-        from jointspace.readers.records import _clean
-
-        return ({k: _clean(v) for k, v in r.items()} for r in records.to_dict("records"))
+        # rows as they are: the write cleans each value (NaN -> null, said in the report; numpy -> Python)
+        return (dict(r) for r in records.to_dict("records"))
     if isinstance(records, dict):
         return [records]
     return records

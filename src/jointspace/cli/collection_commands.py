@@ -134,6 +134,10 @@ def index(
             console.print(f"  [yellow]skipped[/yellow] {s}")
         if len(skipped) > 20:
             console.print(f"  ... and {len(skipped) - 20} more")
+        for note in report.notes[:10]:
+            console.print(f"  [cyan]stored as null[/cyan] {note}")
+        if len(report.notes) > 10:
+            console.print(f"  ... and {len(report.notes) - 10} more values stored as null")
 
     run_safely(body)
 
