@@ -282,7 +282,7 @@ class RecordSource:
                 where = f"{self.path} lines {start}-{start + len(lines.taken) - 1}"
                 self.multiline.append(where)
                 if len(self.multiline) <= 3:
-                    log.warning("%s: one record (a quoted field holds %d line breaks)", where, len(lines.taken) - 1)
+                    log.warning("%s: one record (a quoted field holds line breaks)", where)
             if len(row) > width:
                 if any(cell.strip() for cell in row[width:]):
                     self._skip(start, f"{len(row)} fields where the header has {width} (wrong number of fields)")
