@@ -139,7 +139,11 @@ def test_a_csv_row_that_is_not_utf8_is_skipped_not_garbled(tmp_path: Path) -> No
     ("blank.csv", b"\n\n", "no header and no records"),
     ("header.csv", b"id,text\n", r"a header \(id, text\) and no records"),
     ("twice.csv", b"id,text,text\n1,a,b\n", "names 'text' more than once"),
-    ("items.csv", "sqlite", "not a UTF-8 text file"),
+    ("items.csv", "sqlite", "a SQLite database, not CSV text"),
+    ("book.csv", b"PK\x03\x04\x14\x00\x06\x00" + bytes(200), "an Excel .xlsx workbook is one"),
+    ("unicode.csv", "id,text\n1,caf\u00e9\n".encode("utf-16"), "UTF-16 text; re-save it as UTF-8"),
+    ("rows.jsonl", b"\x1f\x8b\x08\x00" + bytes(100), "a gzip-compressed file"),
+    ("nul.tsv", bytes(400) + b"id\ttext\n", "not a UTF-8 text file"),
     ("damaged.parquet", b"PAR1 not really parquet", "not a readable Parquet file"),
 ])
 def test_a_damaged_file_is_one_clear_error(tmp_path: Path, name: str, content: bytes | str, message: str) -> None:

@@ -30,6 +30,12 @@ MAX_RECORD_LINES = 1000  # a quoted CSV field may hold line breaks, but not run 
 _NOT_UTF8 = re.compile("[\udc80-\udcff]")  # bytes that are not UTF-8, as decoded by "surrogateescape"
 _UTF8_HINT = "not valid UTF-8 text (re-save the file as UTF-8)"
 log = logging.getLogger("jointspace.readers")
+BINARY_FORMATS = [  # (first bytes, what the file is) for files often given a text name by mistake
+    (b"PK\x03\x04", "a zip archive (an Excel .xlsx workbook is one: export it as CSV)"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an old Excel (.xls) or Office file (export it as CSV)"),
+    (b"SQLite format 3\x00", "a SQLite database"), (b"PAR1", "a Parquet file (name it .parquet)"),
+    (b"\x1f\x8b", "a gzip-compressed file (decompress it first)"), (b"%PDF", "a PDF document"),
+]
 
 
 @dataclass
@@ -152,6 +158,7 @@ class RecordSource:
         def no_constants(name: str) -> Any:
             raise ValueError(f"{name} is not a JSON value")
 
+        self._check_text()
         seen = 0
         with open(self.path, encoding="utf-8-sig", errors="surrogateescape") as fh:
             head = fh.read(4096).lstrip()
@@ -205,12 +212,21 @@ class RecordSource:
                 self.skipped.append(Skipped(f"{self.path} item {n}",
                                             f"not a JSON object (a JSON {type(item).__name__})"))
 
-    def _table(self, sep: str) -> Iterator[dict[str, Any]]:
+    def _check_text(self) -> None:
+        """A file error for what is plainly not UTF-8 text: a known binary format, UTF-16, or NUL bytes."""
         with open(self.path, "rb") as raw:
             head = raw.read(8192)
-        if head.count(0) * 16 > len(head):  # binary, or UTF-16 (a stray NUL byte is one bad row instead)
-            raise JointspaceError(f"{self.path}: not a UTF-8 text file (NUL bytes); "
-                                  f"is it really {self.format.upper()}?")
+        kind = self.format.upper()
+        for magic, what in BINARY_FORMATS:
+            if head.startswith(magic):
+                raise JointspaceError(f"{self.path}: {what}, not {kind} text")
+        if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+            raise JointspaceError(f"{self.path}: UTF-16 text; re-save it as UTF-8")
+        if head.count(0) * 16 > len(head):  # binary (a stray NUL byte is one bad row instead)
+            raise JointspaceError(f"{self.path}: not a UTF-8 text file (NUL bytes); is it really {kind}?")
+
+    def _table(self, sep: str) -> Iterator[dict[str, Any]]:
+        self._check_text()
         with open(self.path, encoding="utf-8-sig", errors="surrogateescape", newline="") as fh:
             lines = _Lines(fh)
             header = self._header(lines, sep)
