@@ -144,9 +144,11 @@ def test_slow_header_clients_are_dropped_within_the_header_timeout(tmp_path: Pat
             assert httpx.get(f"http://127.0.0.1:{port}/health", timeout=5).status_code == 200
             time.sleep(0.25)
         assert len(closed_at) == 50, f"{50 - len(closed_at)} slow connections still open"
+        print(f"header timeout {header_timeout} s: 50 slow connections closed after "
+              f"{min(closed_at.values()):.2f}-{max(closed_at.values()):.2f} s ({trickled} bytes trickled)")
         assert trickled > 20
         assert min(closed_at.values()) >= header_timeout * 0.8, sorted(closed_at.values())[:3]
-        assert max(closed_at.values()) <= header_timeout + 6, sorted(closed_at.values())[-3:]
+        assert max(closed_at.values()) <= header_timeout + 3, sorted(closed_at.values())[-3:]  # slack: a busy CI
     finally:
         for sock in sockets:
             sock.close()

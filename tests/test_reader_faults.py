@@ -139,7 +139,11 @@ def test_a_csv_row_that_is_not_utf8_is_skipped_not_garbled(tmp_path: Path) -> No
     ("blank.csv", b"\n\n", "no header and no records"),
     ("header.csv", b"id,text\n", r"a header \(id, text\) and no records"),
     ("twice.csv", b"id,text,text\n1,a,b\n", "names 'text' more than once"),
-    ("items.csv", "sqlite", "not a UTF-8 text file"),
+    ("items.csv", "sqlite", "a SQLite database, not CSV text"),
+    ("book.csv", b"PK\x03\x04\x14\x00\x06\x00" + bytes(200), "an Excel .xlsx workbook is one"),
+    ("unicode.csv", "id,text\n1,caf\u00e9\n".encode("utf-16"), "UTF-16 text; re-save it as UTF-8"),
+    ("rows.jsonl", b"\x1f\x8b\x08\x00" + bytes(100), "a gzip-compressed file"),
+    ("nul.tsv", bytes(400) + b"id\ttext\n", "not a UTF-8 text file"),
     ("damaged.parquet", b"PAR1 not really parquet", "not a readable Parquet file"),
 ])
 def test_a_damaged_file_is_one_clear_error(tmp_path: Path, name: str, content: bytes | str, message: str) -> None:
@@ -248,3 +252,26 @@ def test_a_json_file_holding_one_array(tmp_path: Path) -> None:
     path.write_text('[\n  {"id": 1},\n  {"id": 2,,}\n]')
     with pytest.raises(JointspaceError, match=r"items\.json line 3: malformed JSON"):
         list(read_records(path))
+
+
+def test_many_unterminated_quotes_in_a_long_file_stay_cheap_and_exact(tmp_path: Path) -> None:
+    """30 open quotes over 3,000 rows: each costs at most MAX_RECORD_LINES lines of look-ahead."""
+    import time
+
+    from jointspace.readers.records import MAX_RECORD_LINES
+
+    rows = _rows(3000)
+    broken = list(range(5, 3000, 100))
+    for i in broken:
+        rows[i] = f'{i + 1},"an open quote,{2001 + i}'
+    rows[-1] = '3000,"a last open quote that runs over the look-ahead,4999'
+    rows += [f"{3001 + i},filler,{2001}" for i in range(MAX_RECORD_LINES + 50)]
+    path = _write(tmp_path / "long.csv", "id,text,year", rows)
+    started = time.perf_counter()
+    source = read_records(path)
+    records = list(source)
+    assert len(records) == len(rows) - len(broken) - 1 and [s.where for s in source.skipped] == [
+        *(f"{path} line {i + 2}" for i in broken), f"{path} line 3001"]
+    assert f"over {MAX_RECORD_LINES:,} lines" in source.skipped[-1].reason
+    assert all(s.reason.startswith(UNTERMINATED) for s in source.skipped)
+    assert time.perf_counter() - started < 30  # quadratic look-ahead would be 100 times slower

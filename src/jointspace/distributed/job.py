@@ -76,7 +76,7 @@ def _records(files: list[Path], skipped: list[Skipped]) -> Iterator[dict[str, An
     for path in files:
         source = read_records(path)
         yield from source
-        skipped.extend(Skipped(f"{path.name} {s.where}", s.reason) for s in source.skipped)
+        skipped.extend(source.skipped)  # each names its file and line already
 
 
 # -- Ray --------------------------------------------------------------------------------------------

@@ -31,6 +31,12 @@ MAX_RECORD_LINES = 1000  # a quoted CSV field may hold line breaks, but not run 
 _NOT_UTF8 = re.compile("[\udc80-\udcff]")  # bytes that are not UTF-8, as decoded by "surrogateescape"
 _UTF8_HINT = "not valid UTF-8 text (re-save the file as UTF-8)"
 log = logging.getLogger("jointspace.readers")
+BINARY_FORMATS = [  # (first bytes, what the file is) for files often given a text name by mistake
+    (b"PK\x03\x04", "a zip archive (an Excel .xlsx workbook is one: export it as CSV)"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an old Excel (.xls) or Office file (export it as CSV)"),
+    (b"SQLite format 3\x00", "a SQLite database"), (b"PAR1", "a Parquet file (name it .parquet)"),
+    (b"\x1f\x8b", "a gzip-compressed file (decompress it first)"), (b"%PDF", "a PDF document"),
+]
 
 
 def _clean(value: Any) -> Any:
@@ -141,6 +147,7 @@ class RecordSource:
     def _jsonl(self) -> Iterator[dict[str, Any]]:
         # NaN / Infinity tokens (Python's json writes them) are read as floats: the collection stores them as
         # null and its write report names each one, so the rest of the record is kept
+        self._check_text()
         seen = 0
         with open(self.path, encoding="utf-8-sig", errors="surrogateescape") as fh:
             head = fh.read(4096).lstrip()
@@ -194,12 +201,21 @@ class RecordSource:
                 self.skipped.append(Skipped(f"{self.path} item {n}",
                                             f"not a JSON object (a JSON {type(item).__name__})"))
 
-    def _table(self, sep: str) -> Iterator[dict[str, Any]]:
+    def _check_text(self) -> None:
+        """A file error for what is plainly not UTF-8 text: a known binary format, UTF-16, or NUL bytes."""
         with open(self.path, "rb") as raw:
             head = raw.read(8192)
-        if head.count(0) * 16 > len(head):  # binary, or UTF-16 (a stray NUL byte is one bad row instead)
-            raise JointspaceError(f"{self.path}: not a UTF-8 text file (NUL bytes); "
-                                  f"is it really {self.format.upper()}?")
+        kind = self.format.upper()
+        for magic, what in BINARY_FORMATS:
+            if head.startswith(magic):
+                raise JointspaceError(f"{self.path}: {what}, not {kind} text")
+        if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+            raise JointspaceError(f"{self.path}: UTF-16 text; re-save it as UTF-8")
+        if head.count(0) * 16 > len(head):  # binary (a stray NUL byte is one bad row instead)
+            raise JointspaceError(f"{self.path}: not a UTF-8 text file (NUL bytes); is it really {kind}?")
+
+    def _table(self, sep: str) -> Iterator[dict[str, Any]]:
+        self._check_text()
         with open(self.path, encoding="utf-8-sig", errors="surrogateescape", newline="") as fh:
             lines = _Lines(fh)
             header = self._header(lines, sep)
@@ -271,7 +287,7 @@ class RecordSource:
                 where = f"{self.path} lines {start}-{start + len(lines.taken) - 1}"
                 self.multiline.append(where)
                 if len(self.multiline) <= 3:
-                    log.warning("%s: one record (a quoted field holds %d line breaks)", where, len(lines.taken) - 1)
+                    log.warning("%s: one record (a quoted field holds line breaks)", where)
             if len(row) > width:
                 if any(cell.strip() for cell in row[width:]):
                     self._skip(start, f"{len(row)} fields where the header has {width} (wrong number of fields)")

@@ -43,8 +43,10 @@ class HeaderTimeoutProtocol(H11Protocol):
             self._disarm()
 
     def on_response_complete(self) -> None:
-        self._disarm()  # between requests the keep-alive timeout applies
+        self._disarm()  # between requests the keep-alive timeout applies...
         super().on_response_complete()
+        if self.conn.their_state is h11.IDLE and self.conn.trailing_data[0]:
+            self._arm()  # ...unless part of the next request came with the last one
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
