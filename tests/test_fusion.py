@@ -7,12 +7,12 @@ import sqlite3
 
 import numpy as np
 import pytest
-from jointspace.stores.embedded.index import VectorIndex
 from test_lexical import PLAIN, brute_bm25
 
 from jointspace.errors import JointspaceError
 from jointspace.evaluate.datasets import wordnet_sample
 from jointspace.fusion import fuse, minmax, rrf, weighted
+from jointspace.stores.embedded.index import VectorIndex
 from jointspace.stores.embedded.lexical import LexicalIndex
 
 K = 20  # depth of each side before fusion

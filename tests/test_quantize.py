@@ -6,10 +6,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from jointspace.ranking import top_k
 
 from jointspace.errors import JointspaceError
 from jointspace.evaluate.datasets import wordnet_synsets
+from jointspace.ranking import top_k
 from jointspace.stores.embedded.quantize import BinaryCodes, Int8Codes, make_codes
 
 N_BASE, N_QUERY = 3000, 150
