@@ -214,6 +214,17 @@ class Collection:
             flt.check(node, self.store.catalog())
         return node
 
+    def build_lexical(self, progress: Progress | None = None) -> bool:
+        """Build the lexical index of a collection written before it existed; False when it was current."""
+        require(self.store, LEXICAL, "build_lexical")
+        return self.store.ensure_lexical(progress)
+
+    def warm(self) -> None:
+        """Load (and cache on disk) what the first search needs: the vector matrix and the metadata columns."""
+        self.store.catalog()
+        if len(self):
+            self.store.search(np.ones((1, self.encoder.dim), np.float32), 1)
+
     def catalog(self) -> dict[str, dict[str, int]]:
         """Every field the items hold (nested objects as dotted names): kind -> how many items."""
         return self.store.catalog().to_json()

@@ -50,6 +50,8 @@ def index(
                                     "e.g. -p dim=100 or -p lexicon=themes.json; repeatable"),
     space: Path = typer.Option(None, "--space", help="a joint space (jointspace align): items go through it"),
     side: str = typer.Option(None, "--side", help="with --space: the side the items are (default: not text)"),
+    quantize: str = typer.Option(None, "--quantize", help="a new collection keeps int8 or binary codes in memory "
+                                 "for search (float32 stays in SQLite; the best candidates are rescored exactly)"),
     atomic: bool = typer.Option(False, "--atomic", help="all or nothing: one transaction for the whole input "
                                 "(default: one per batch, so an interrupted run keeps its finished batches "
                                 "and a re-run resumes)"),
@@ -117,7 +119,7 @@ def index(
         else:
             col = Collection.open_or_create(target, encoder=enc or "minilm", fields=fields, id_field=id_field,
                                             index=index_kind, shards=shards, check_encoder=enc is not None,
-                                            **parse_params(param))
+                                            quantize=quantize, **parse_params(param))
         total = count_lines(data)
         if total and data.suffix.lower() in (".csv", ".tsv"):
             total -= 1
@@ -293,3 +295,56 @@ def demo(
     from jointspace.demos import run_demo
 
     run_safely(lambda: run_demo(workdir, size=size, eval_size=eval_size))
+
+
+@app.command()
+def check(
+    collection: str = typer.Argument(..., help="collection directory (embedded or sharded)"),
+    as_json: bool = typer.Option(False, "--json", help="print the checks as JSON"),
+) -> None:
+    """Check a collection without changing it: SQLite's integrity check, every vector's dimension, the
+    encoder's state, and each cache against the generation it was built from. Exit code 1 on an error."""
+    from jointspace.stores.embedded.store import check as check_store
+    from jointspace.stores.sharded import SHARDS_FILE
+
+    def body() -> None:
+        path = Path(collection)
+        if (path / SHARDS_FILE).exists():
+            rows = [(f"{shard.name}: {what}", status, detail) for shard in sorted(path.glob("shard-*"))
+                    for what, status, detail in check_store(shard)]
+        else:
+            rows = check_store(path)
+        if as_json:
+            print(dumps([{"check": w, "status": s, "detail": d} for w, s, d in rows]))
+        else:
+            table = Table(title=f"jointspace check {collection}")
+            for name in ("check", "status", "detail"):
+                table.add_column(name)
+            colour = {"ok": "green", "stale": "yellow", "missing": "dim", "error": "red"}
+            for what, status, detail in rows:
+                table.add_row(what, f"[{colour[status]}]{status}[/{colour[status]}]", detail)
+            out.print(table)
+        if any(status == "error" for _, status, _ in rows):
+            raise typer.Exit(1)
+
+    run_safely(body)
+
+
+@app.command()
+def reindex(
+    collection: str = typer.Argument(..., help="collection directory or postgresql://... URL"),
+) -> None:
+    """Build what a collection written by an older version lacks (the lexical index for hybrid search) and
+    refresh its caches (vector matrix, metadata columns), with a progress bar."""
+    from jointspace.collection import Collection
+
+    def body() -> None:
+        with Collection.open(collection) as col:
+            total = len(col)
+            with progress_bar("lexical index", total) as advance:
+                built = col.build_lexical(progress=advance)
+            col.warm()
+        console.print(f"[green]{collection}[/green]: lexical index {'built' if built else 'already current'}; "
+                      f"caches refreshed; {total} items")
+
+    run_safely(body)

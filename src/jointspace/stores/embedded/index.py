@@ -90,7 +90,10 @@ class VectorIndex:
         """Use a saved HNSW graph when it covers exactly the current rows; False when it does not."""
         if not path.exists():
             return False
-        hnsw = faiss.read_index(str(path))
+        try:
+            hnsw = faiss.read_index(str(path))
+        except RuntimeError:  # a damaged cache file: rebuilt from the vectors, never trusted
+            return False
         if hnsw.ntotal != len(self.vectors) or hnsw.d != self.dim:
             return False
         self._hnsw = hnsw

@@ -683,3 +683,67 @@ class EmbeddedStore:
 def _fields(text: str) -> dict[str, Any]:
     """Stored fields; a NaN or Infinity that an older version wrote reads as null (never invalid JSON out)."""
     return json.loads(text, parse_constant=lambda _: None)
+
+
+def check(path: Path) -> list[tuple[str, str, str]]:
+    """``jointspace check``: SQLite's integrity check plus jointspace's own invariants, without changing a file.
+
+    Returns ``(what, status, detail)`` rows; status is "ok", "stale" (a cache from another generation: it is
+    rebuilt on use, nothing is wrong), "missing" (a cache not written yet) or "error" (something is wrong and
+    the detail says what to do)."""
+    out: list[tuple[str, str, str]] = []
+    try:
+        store = EmbeddedStore.open(path)
+    except JointspaceError as exc:
+        return [("open", "error", str(exc))]
+    try:
+        db = store._db
+        problems = [r[0] for r in db.execute("PRAGMA integrity_check").fetchall()]
+        out.append(("sqlite integrity", "ok" if problems == ["ok"] else "error",
+                    "ok" if problems == ["ok"] else "; ".join(problems[:5]) + " (restore from a backup)"))
+        generation = store.generation()
+        bad = db.execute("SELECT COUNT(*) FROM items WHERE length(vector) != ?", (4 * store.dim,)).fetchone()[0]
+        out.append(("vectors", "ok" if not bad else "error",
+                    f"{len(store)} items, each a vector of dim {store.dim}" if not bad else
+                    f"{bad} items hold a vector of another size than dim {store.dim}; re-index them"))
+        empty = db.execute("SELECT COUNT(*) FROM items WHERE vector = zeroblob(?)", (4 * store.dim,)).fetchone()[0]
+        if empty:
+            out.append(("zero vectors", "error", f"{empty} items hold an all-zero vector (no query can find them); "
+                                                 "re-index them"))
+        try:
+            store.load_encoder()
+            out.append(("encoder", "ok", f"{store.manifest['encoder']['name']} state loads"))
+        except (JointspaceError, OSError) as exc:
+            out.append(("encoder", "error", str(exc)))
+        header = vector_cache.read_header(path / VECTOR_CACHE)
+        out.append(_cache_row("vector cache", header.get("generation") if header else None, generation,
+                              (path / VECTOR_CACHE).exists()))
+        columns = ColumnCache.load(path / COLUMNS_CACHE, generation)
+        out.append(_cache_row("column cache", generation if columns is not None else -1, generation,
+                              (path / COLUMNS_CACHE).exists()))
+        hnsw = sorted(path.glob("hnsw.*.faiss"))
+        if store.manifest["index"].get("kind") == "hnsw":
+            current = [p for p in hnsw if p.name == f"hnsw.{generation}.faiss"]
+            out.append(("hnsw graph", "ok" if current else ("stale" if hnsw else "missing"),
+                        "current" if current else "rebuilt on the next search"))
+        if LEXICAL_INDEX.exists(db):
+            items = np.fromiter((r[0] for r in db.execute("SELECT rowid FROM items ORDER BY rowid")), dtype=np.int64)
+            lexical = LEXICAL_INDEX.rowids(db)
+            same = np.array_equal(items, lexical)
+            out.append(("lexical index", "ok" if same else "error",
+                        f"{len(lexical)} rows, the same as the items" if same else
+                        f"{len(lexical)} lexical rows for {len(items)} items; run `jointspace reindex {path}`"))
+        else:
+            out.append(("lexical index", "missing", "built on the first lexical or hybrid search, or by "
+                                                    "`jointspace reindex`"))
+    finally:
+        store._db.close()  # never writes a cache: check changes nothing
+    return out
+
+
+def _cache_row(what: str, held: int | None, generation: int, exists: bool) -> tuple[str, str, str]:
+    if not exists:
+        return (what, "missing", "written on the next search")
+    if held == generation:
+        return (what, "ok", f"generation {generation}")
+    return (what, "stale", f"from another generation than the table's {generation}: rebuilt on use, never trusted")
