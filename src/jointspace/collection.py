@@ -23,7 +23,7 @@ from jointspace.encoders import Encoder, l2_normalise
 from jointspace.encoders import encoder as make_encoder
 from jointspace.encoders.robust import encode_each
 from jointspace.errors import ItemError, JointspaceError
-from jointspace.results import Hit, Progress, Skipped, WriteReport, batches
+from jointspace.results import Hit, Hits, Progress, Skipped, WriteReport, batches
 from jointspace.stores import create_store, exists, is_database_url, open_store
 from jointspace.stores import filters as flt
 from jointspace.stores.base import CONTENT_HASHES, INTERACTIONS, LEXICAL, VECTOR_FIELDS, Row, Store, require
@@ -176,6 +176,35 @@ class Collection:
 
     def ids(self) -> list[str]:
         return self.store.ids()
+
+    def to_pandas(self, columns: Sequence[str] | None = None, vectors: bool = False) -> Any:
+        """The whole collection as a DataFrame: the id, the fields (or only ``columns``), and with
+        ``vectors=True`` a ``vector`` column of float32 arrays."""
+        import pandas as pd
+
+        rows: list[dict[str, Any]] = []
+        for ids, fields, vecs in self.store.iterate():
+            for item_id, f, v in zip(ids, fields, vecs, strict=True):
+                row = {self.id_field: item_id, **({k: f.get(k) for k in columns} if columns else f)}
+                if vectors:
+                    row["vector"] = v
+                rows.append(row)
+        frame = pd.DataFrame(rows)
+        if rows and columns:
+            frame = frame[[self.id_field, *columns, *(["vector"] if vectors else [])]]
+        return frame
+
+    def export(self, path: str | Path, vectors: bool = False) -> int:
+        """Every item (id and fields, with ``vectors`` its vector as a list) to Parquet or JSONL by the file's
+        suffix, streamed; returns the number of items written."""
+        from jointspace.frames import write_table
+
+        def records() -> Iterator[dict[str, Any]]:
+            for ids, fields, vecs in self.store.iterate():
+                for item_id, f, v in zip(ids, fields, vecs, strict=True):
+                    yield {self.id_field: item_id, **f, **({"vector": v.tolist()} if vectors else {})}
+
+        return write_table(records(), path)
 
     def get(self, item_id: Any) -> Any:
         """The stored record (fields with the id) of one id, or a list of them for a list of ids;
@@ -373,7 +402,7 @@ class Collection:
         if not self.encoder.is_fitted and not len(self):
             return []  # nothing written yet, so nothing the encoder could have learned from
         if mode == "dense":
-            hits = self.store.search(self.embed_query(query, modality), k, node)[0]
+            hits = Hits(self.store.search(self.embed_query(query, modality), k, node)[0])
             if explain:
                 for rank, hit in enumerate(hits, start=1):
                     hit.explain = {"dense": {"score": round(hit.score, 6), "rank": rank}}
@@ -382,7 +411,7 @@ class Collection:
             raise JointspaceError(f"{mode} search needs a text query (the lexical side matches words)")
         require(self.store, LEXICAL, f"{mode} search")
         if mode == "lexical":
-            hits = self.store.lexical_search(query, k, node)
+            hits = Hits(self.store.lexical_search(query, k, node))
             for rank, hit in enumerate(hits, start=1):
                 terms = (hit.explain or {}).get("terms", [])
                 hit.explain = {"lexical": {"score": round(hit.score, 6), "rank": rank, "terms": terms}} \
@@ -397,22 +426,22 @@ class Collection:
         fused = fuse([(h.id, h.score) for h in dense],
                      [(h.id, h.score, (h.explain or {}).get("terms", [])) for h in lexical],
                      method="rrf" if alpha is None else "weighted", alpha=0.5 if alpha is None else alpha, k=k)
-        return [Hit(f.id, f.score, by_id[f.id].fields, f.explanation.to_dict() if explain else None)
-                for f in fused]
+        return Hits(Hit(f.id, f.score, by_id[f.id].fields, f.explanation.to_dict() if explain else None)
+                    for f in fused)
 
     def search_batch(self, queries: Sequence[Any], k: int = 10, where: dict[str, Any] | str | None = None
                      ) -> list[list[Hit]]:
         _check_k(k)
         if len(queries) == 0:
             return []
-        return self.store.search(self.embed_queries(queries), k, self.where(where))
+        return [Hits(row) for row in self.store.search(self.embed_queries(queries), k, self.where(where))]
 
     def similar(self, item_id: Any, k: int = 10, where: dict[str, Any] | str | None = None) -> list[Hit]:
         """The ``k`` items closest to the stored item ``item_id`` ("more like this"), itself left out."""
         _check_k(k)
         item_id = _id_text(item_id)
         hits = self.store.search(self.vectors([item_id]), k + 1, self.where(where))[0]
-        return [h for h in hits if h.id != item_id][:k]
+        return Hits([h for h in hits if h.id != item_id][:k])
 
     # -- writing ------------------------------------------------------------------------------------
     def text_of(self, record: dict[str, Any]) -> str:

@@ -46,6 +46,18 @@ class Hit:
         return out
 
 
+class Hits(list[Hit]):
+    """Search results, best first: a list of ``Hit``, and ``to_pandas()`` for a DataFrame (id, score, fields)."""
+
+    def to_pandas(self) -> Any:
+        from jointspace.frames import hits_frame
+
+        return hits_frame(self)
+
+    def to_dicts(self) -> list[dict[str, Any]]:
+        return [h.to_dict() for h in self]
+
+
 @dataclass
 class WriteReport:
     """What a write did: counts, every input item it skipped with the reason, and notes on kept items

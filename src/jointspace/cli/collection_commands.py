@@ -348,3 +348,20 @@ def reindex(
                       f"caches refreshed; {total} items")
 
     run_safely(body)
+
+
+@app.command()
+def export(
+    collection: str = typer.Argument(..., help="collection directory or postgresql://... URL"),
+    target: Path = typer.Argument(..., help="a .parquet or .jsonl file to write"),
+    vectors: bool = typer.Option(False, "--vectors", help="also write each item's vector"),
+) -> None:
+    """Write every item (id and fields) to Parquet or JSONL, streamed: memory does not grow with the data."""
+    from jointspace.collection import Collection
+
+    def body() -> None:
+        with Collection.open(collection) as col:
+            n = col.export(target, vectors=vectors)
+        console.print(f"[green]{target}[/green]: {n} items written")
+
+    run_safely(body)

@@ -60,6 +60,14 @@ class Recommendations(list[Recommendation]):
         self.weights = weights
         self.liked = liked
 
+    def to_pandas(self) -> Any:
+        """A DataFrame: id, score, one column per field, and why (the top field and the nearest liked item)."""
+        from jointspace.frames import hits_frame
+
+        frame = hits_frame(self)
+        frame["why"] = [r.why for r in self]
+        return frame
+
 
 @dataclass
 class _Field:
