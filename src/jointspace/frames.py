@@ -57,11 +57,14 @@ def is_missing(value: Any) -> bool:
 
 def plain_value(value: Any) -> Any:
     """A field value as plain Python (see the module docstring); missing values are None."""
+    kind = type(value)
+    if kind is str or kind is int or kind is bool:  # the common case first: one type test
+        return value
+    if kind is float:
+        return None if value != value else value
     if is_missing(value):
         return None
-    if isinstance(value, bool | int | str) and type(value) in (bool, int, str):
-        return value
-    if isinstance(value, float):
+    if isinstance(value, float):  # np.float64 and other float subclasses
         return float(value)
     if isinstance(value, np.generic):
         if isinstance(value, np.datetime64):
