@@ -160,7 +160,13 @@ def test_write_errors_name_the_record_and_leave_no_file(tmp_path: Path) -> None:
         write_table([], tmp_path / "t.csv")
     with pytest.raises(ItemError, match="record 2"):
         write_table([{"a": 1}, {"a": 2}, "oops"], tmp_path / "v.parquet")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.jsonl", "u.parquet"]
+    with pytest.raises(JointspaceError, match="field 'obj' holds a object value \\(record 0\\)"):
+        write_table([{"obj": object()}], tmp_path / "w.parquet")
+    with pytest.raises(ItemError, match="record 0: a value JSON cannot hold"):
+        write_table([{"raw": b"\x00\x01"}], tmp_path / "w.jsonl")
+    assert write_table([{"raw": b"\x00\x01"}], tmp_path / "w.parquet") == 1  # Parquet holds bytes
+    assert pq.read_table(tmp_path / "w.parquet").column("raw").to_pylist() == [b"\x00\x01"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.jsonl", "u.parquet", "w.parquet"]
 
 
 def test_empty_tables(tmp_path: Path) -> None:

@@ -12,11 +12,13 @@ Three pure pieces the collections, the results and the CLI build on:
   (a field called ``id`` or ``score`` becomes ``field.id`` / ``field.score``).
 - ``write_table(records, path)``: ``.parquet`` (or ``.pq``) or ``.jsonl`` (or ``.ndjson``) by suffix,
   streamed: memory holds one batch, never the data. A Parquet file has one type per column, which is
-  known only once every record has been seen, so records are first spooled to a temporary JSONL file
-  beside the target while each field's types are tallied; the Parquet file is then written batch by
-  batch from the spool. A field holding two kinds of value (text in one record, a number in another)
-  cannot be one Parquet column: that is an error naming the field and a record of each kind (JSONL
-  takes it). The target appears only when complete (written under a temporary name, then renamed).
+  known only once every record has been seen, so records are first spooled batch by batch to a
+  temporary file beside the target while each field's types are tallied; the Parquet file is then
+  written batch by batch (one row group each) from the spool. A field holding two kinds of value
+  (text in one record, a number in another) cannot be one Parquet column: that is an error naming the
+  field and a record of each kind (JSONL takes it). JSONL must be valid JSON, so an infinity there is
+  an error naming the record (Parquet holds it). The target appears only when complete (written under
+  a temporary name, then renamed), and a failed write leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import decimal
 import json
 import math
 import os
+import pickle
 import tempfile
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
@@ -57,11 +60,14 @@ def is_missing(value: Any) -> bool:
 
 def plain_value(value: Any) -> Any:
     """A field value as plain Python (see the module docstring); missing values are None."""
+    kind = type(value)
+    if kind is str or kind is int or kind is bool:  # the common case first: one type test
+        return value
+    if kind is float:
+        return None if value != value else value
     if is_missing(value):
         return None
-    if isinstance(value, bool | int | str) and type(value) in (bool, int, str):
-        return value
-    if isinstance(value, float):
+    if isinstance(value, float):  # np.float64 and other float subclasses
         return float(value)
     if isinstance(value, np.generic):
         if isinstance(value, np.datetime64):
@@ -193,15 +199,18 @@ def table_format(path: str | Path) -> str:
                           f"use {', '.join(PARQUET_SUFFIXES + JSONL_SUFFIXES)}")
 
 
-def _json_line(record: dict[str, Any], position: int, allow_nan: bool = False) -> str:
+def _json_line(record: dict[str, Any], position: int) -> str:
     try:
-        return json.dumps(record, ensure_ascii=False, allow_nan=allow_nan)
+        return json.dumps(record, ensure_ascii=False, allow_nan=False)
     except ValueError:
         bad = next(k for k, v in record.items() if isinstance(v, float) and not math.isfinite(v))
         raise ItemError(f"record {position}", f"field {bad!r} is {record[bad]}, which JSON cannot hold",
                         position=position) from None
     except TypeError as exc:
         raise ItemError(f"record {position}", f"a value JSON cannot hold: {exc}", position=position) from None
+
+
+_KINDS = {bool: "bool", int: "int", float: "float", str: "str", bytes: "bytes", list: "list", dict: "struct"}
 
 
 class _Tally:
@@ -213,12 +222,15 @@ class _Tally:
 
     def add(self, record: dict[str, Any], position: int) -> None:
         for name, value in record.items():
-            kinds = self.kinds.setdefault(name, {})
+            kinds = self.kinds.get(name)
+            if kinds is None:
+                kinds = self.kinds[name] = {}
             if value is None:
                 continue
-            kind = _kind(value)
-            kinds.setdefault(kind, position)
-            if kind in ("list", "struct"):
+            kind = _KINDS.get(type(value)) or type(value).__name__
+            if kind not in kinds:
+                kinds[kind] = position
+            if kind == "list" or kind == "struct":
                 samples = self.samples.setdefault(name, [])
                 if len(samples) < _SAMPLES:
                     samples.append(value)
@@ -226,6 +238,8 @@ class _Tally:
     def schema(self) -> Any:
         import pyarrow as pa
 
+        simple = {"null": pa.null(), "bool": pa.bool_(), "int": pa.int64(), "float": pa.float64(), "str": pa.string(),
+                  "bytes": pa.binary()}
         fields = []
         for name, kinds in self.kinds.items():
             found = set(kinds)
@@ -242,27 +256,13 @@ class _Tally:
                 except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
                     raise JointspaceError(f"field {name!r}: its values cannot be one Parquet column: {exc}; "
                                           "write JSONL (.jsonl)") from None
+            elif kind in simple:
+                arrow_type = simple[kind]
             else:
-                arrow_type = {"null": pa.null(), "bool": pa.bool_(), "int": pa.int64(), "float": pa.float64(),
-                              "str": pa.string()}[kind]
+                raise JointspaceError(f"field {name!r} holds a {kind} value (record {kinds[kind]}), which a table "
+                                      "cannot hold; store text, numbers, booleans, lists or mappings")
             fields.append(pa.field(name, arrow_type))
         return pa.schema(fields)
-
-
-def _kind(value: Any) -> str:
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int):
-        return "int"
-    if isinstance(value, float):
-        return "float"
-    if isinstance(value, str):
-        return "str"
-    if isinstance(value, list):
-        return "list"
-    if isinstance(value, dict):
-        return "struct"
-    return type(value).__name__
 
 
 def write_table(records: Any, path: str | Path, batch_size: int = BATCH) -> int:
@@ -272,45 +272,57 @@ def write_table(records: Any, path: str | Path, batch_size: int = BATCH) -> int:
     """
     path = Path(path)
     kind = table_format(path)
-    if batch_size < 1:
-        raise JointspaceError(f"batch_size must be at least 1, got {batch_size}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise JointspaceError(f"batch_size must be an integer of at least 1, got {batch_size!r}")
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".jointspace-table-", dir=path.parent) as tmp:
-        part = Path(tmp) / ("spool.jsonl" if kind == "parquet" else path.name)
-        tally = _Tally() if kind == "parquet" else None
-        n = 0
-        with open(part, "w", encoding="utf-8") as out:
-            for n, record in enumerate(records_from(records), start=1):
-                out.write(_json_line(record, n - 1, allow_nan=tally is not None) + "\n")  # Parquet holds inf
-                if tally is not None:
-                    tally.add(record, n - 1)
-        if tally is not None:
-            done = Path(tmp) / path.name
-            _spool_to_parquet(part, tally.schema(), done, batch_size)
-            part = done
+        part = Path(tmp) / path.name
+        if kind == "jsonl":
+            n = 0
+            with open(part, "w", encoding="utf-8") as out:
+                for n, record in enumerate(records_from(records), start=1):
+                    out.write(_json_line(record, n - 1) + "\n")
+        else:
+            spool, tally = Path(tmp) / "spool.pickle", _Tally()
+            with open(spool, "wb") as out:  # our own temporary file, read back only by us
+                n = 0
+                for batch in _batches(records_from(records), batch_size):
+                    for i, record in enumerate(batch):
+                        tally.add(record, n + i)
+                    pickle.dump(batch, out, protocol=pickle.HIGHEST_PROTOCOL)
+                    n += len(batch)
+            _spool_to_parquet(spool, tally.schema(), part, batch_size)
         os.replace(part, path)
     return n
+
+
+def _batches(records: Iterator[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
+    batch: list[dict[str, Any]] = []
+    for record in records:
+        batch.append(record)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 def _spool_to_parquet(spool: Path, schema: Any, target: Path, batch_size: int) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    def write(writer: Any, batch: list[dict[str, Any]], first: int) -> None:
-        try:
-            writer.write_table(pa.Table.from_pylist(batch, schema=schema), row_group_size=batch_size)
-        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as exc:
-            raise JointspaceError(f"records {first}..{first + len(batch) - 1}: cannot be written to Parquet: {exc}; "
-                                  "write JSONL (.jsonl)") from None
-
-    with pq.ParquetWriter(target, schema) as writer, open(spool, encoding="utf-8") as lines:
-        batch: list[dict[str, Any]] = []
+    with pq.ParquetWriter(target, schema) as writer, open(spool, "rb") as batches:
         first = 0
-        for line in lines:
-            batch.append(json.loads(line))
-            if len(batch) >= batch_size:
-                write(writer, batch, first)
-                first += len(batch)
-                batch = []
-        if batch or first == 0:
-            write(writer, batch, first)
+        while True:
+            try:
+                batch = pickle.load(batches)
+            except EOFError:
+                break
+            try:
+                writer.write_table(pa.Table.from_pylist(batch, schema=schema), row_group_size=batch_size)
+            except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as exc:
+                raise JointspaceError(f"records {first}..{first + len(batch) - 1}: cannot be written to Parquet: "
+                                      f"{exc}; write JSONL (.jsonl)") from None
+            first += len(batch)
+        if first == 0:
+            writer.write_table(schema.empty_table())

@@ -122,7 +122,12 @@ class LdaEncoder(VocabularyMixin, Encoder):
             self._exp_beta_cache = cached
         return cached[1]
 
-    def transform(self, items: Iterable[str]) -> np.ndarray:
+    def transform(self, X: Iterable[str]) -> np.ndarray:
+        """Topic proportions (rows sum to 1), as scikit-learn's LatentDirichletAllocation; ``encode`` gives
+        the same direction at unit length. ItemError for a text with no word in the vocabulary."""
+        return self.proportions(X)
+
+    def proportions(self, items: Iterable[str]) -> np.ndarray:
         """Topic proportions (rows sum to 1); ItemError for a text with no word in the vocabulary."""
         if not self.is_fitted:
             raise NotFittedError("encoder 'lda' must be fitted before transform")
@@ -133,7 +138,7 @@ class LdaEncoder(VocabularyMixin, Encoder):
         return (step.gamma / step.gamma.sum(axis=1, keepdims=True)).astype(np.float32)
 
     def _encode(self, items: list[str], batch_size: int, show_progress: bool) -> np.ndarray:
-        return self.transform(items)
+        return self.proportions(items)
 
     def perplexity(self, items: Iterable[str]) -> float:
         """Held-out per-word perplexity (lower is better); words outside the vocabulary are ignored."""
