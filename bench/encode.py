@@ -1,6 +1,11 @@
 """MiniLM text encoding speed: onnxruntime backends vs ``SentenceTransformer.encode``, in the same run.
 
     PYTHONPATH=src HF_HUB_OFFLINE=1 python bench/encode.py --n 10000
+    PYTHONPATH=src HF_HUB_OFFLINE=1 python bench/encode.py --quality --models fused,int8-row
+
+``--quality`` runs the ``jointspace evaluate retrieval`` text sets instead (wordnet-gloss with 3,000
+synsets, rt-plots with 2,000 reviews: the CLI's defaults) for torch and each model, and gives each
+metric's change relative to torch.
 
 Sentences are WordNet definitions (a seeded sample). The n sentences are cut into slices and every
 slice is encoded by every contender one after the other, so a change in machine load hits all of them
@@ -56,8 +61,12 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0,
                         help="threads for torch and onnxruntime alike (default: torch's default, physical cores)")
     parser.add_argument("--json", help="also write the results here")
+    parser.add_argument("--quality", action="store_true", help="retrieval quality instead of speed")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if args.quality:
+        quality(args.models.split(","), args.json)
+        return
 
     if args.threads:
         import torch
@@ -116,6 +125,28 @@ def main() -> None:
         with open(args.json, "w") as fh:
             json.dump({"n": len(texts), "threads": args.threads, "load": [load_before, load_after], "rows": rows},
                       fh, indent=2)
+
+
+def quality(models: list[str], json_path: str | None) -> None:
+    """Retrieval metrics (the ``evaluate retrieval`` text sets) of torch and each model, relative to torch."""
+    from jointspace.evaluate import classic_tasks as ev
+
+    load_before = os.getloadavg()
+    results: dict[str, dict[str, dict[str, float]]] = {}
+    for name in ["torch", *models]:
+        enc = MiniLMEncoder(backend="torch") if name == "torch" else MiniLMEncoder(backend="onnx", onnx_model=name)
+        results[name] = {"wordnet-gloss": ev.wordnet_gloss(enc, n=3000), "rt-plots": ev.rt_plots(enc, n=2000)}
+    print(f"retrieval quality, load average {load_before[0]:.1f} -> {os.getloadavg()[0]:.1f}")
+    print("| backend | set | recall@1 | recall@10 | MRR | MRR vs torch |")
+    print("|---|---|---:|---:|---:|---:|")
+    for name, sets in results.items():
+        for dataset, m in sets.items():
+            ref = results["torch"][dataset]["mrr"]
+            print(f"| {name} | {dataset} | {m['recall@1']:.4f} | {m['recall@10']:.4f} | {m['mrr']:.4f} | "
+                  f"{100 * (m['mrr'] - ref) / ref:+.2f}% |")
+    if json_path:
+        with open(json_path, "w") as fh:
+            json.dump(results, fh, indent=2, default=str)
 
 
 if __name__ == "__main__":

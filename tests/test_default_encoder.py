@@ -32,8 +32,8 @@ def sentences() -> list[str]:
     """Real WordNet definitions of mixed lengths (2 to 60+ tokens) and one long enough to be truncated."""
     synsets = wordnet_synsets()
     random.Random(11).shuffle(synsets)
-    texts = [s.definition for s in synsets[:150]]
-    return texts + [" ".join(s.definition for s in synsets[150:190])]
+    texts = [s.definition for s in synsets[:80]]
+    return texts + [" ".join(s.definition for s in synsets[80:120])]
 
 
 @pytest.fixture(scope="module")

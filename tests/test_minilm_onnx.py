@@ -17,11 +17,11 @@ from jointspace.evaluate.datasets import wordnet_synsets
 
 @pytest.fixture(scope="module")
 def sentences() -> list[str]:
-    """120 real WordNet definitions, from 2 to 60+ tokens, plus a long one that must be truncated."""
+    """80 real WordNet definitions, from 2 to 60+ tokens, plus a long one that must be truncated."""
     synsets = wordnet_synsets()
     random.Random(7).shuffle(synsets)
-    texts = [s.definition for s in synsets[:120]]
-    return texts + [" ".join(s.definition for s in synsets[120:160])]
+    texts = [s.definition for s in synsets[:80]]
+    return texts + [" ".join(s.definition for s in synsets[80:120])]
 
 
 @pytest.fixture(scope="module")

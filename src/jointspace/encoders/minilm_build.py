@@ -38,7 +38,7 @@ from typing import Any
 from jointspace.errors import JointspaceError
 
 #: Bump when the build recipe changes: cached models of an older recipe are then rebuilt.
-RECIPE_VERSION = 2
+RECIPE_VERSION = 3
 NUM_HEADS = 12
 HIDDEN_SIZE = 384
 INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
@@ -244,9 +244,10 @@ def _quantise_rows(source: Path) -> Callable[[str], Any]:
 def quantise_rows(model: Any, num_heads: int) -> Any:
     """Every MatMul with a constant weight, and the projections of every fused Attention, made int8 in place.
 
-    For an activation row x (one token) and weight W (K x N): s = (max x - min x) / 255, q = round((x - min x) / s)
-    in uint8, W = w_scale * Wq per output channel (int8, symmetric). Then x W ~ s * w_scale * (q Wq) + min x *
-    colsum(w_scale * Wq): one MatMulIntegerToFloat and a rank-one correction. A fused Attention becomes
+    For an activation row x (one token) and weight W (K x N): s = (max x - min x) / 255, zero point
+    z = round(-min x / s), q = QuantizeLinear(x, s, z) in uint8 (one scale and zero point per row: axis 0 of
+    the rows), W = w_scale * Wq per output channel (int8, symmetric). Then x W ~ s * ((q Wq) * w_scale -
+    z * colsum(w_scale * Wq)): one MatMulIntegerToFloat and a rank-one correction. A fused Attention becomes
     int8 QKV projection -> Split -> MultiHeadAttention (with the 2-D attention mask as key padding mask).
     """
     import numpy as np
@@ -265,6 +266,7 @@ def quantise_rows(model: Any, num_heads: int) -> Any:
     eps, c255 = const("rq/eps", np.array(1e-8, np.float32)), const("rq/255", np.array(255.0, np.float32))
     one, zp_a, zp_b = (const("rq/one", np.array(1.0, np.float32)), const("rq/zp_a", np.array(0, np.uint8)),
                        const("rq/zp_b", np.array(0, np.int8)))
+    c0, flat = const("rq/0", np.array(0.0, np.float32)), const("rq/flat", np.array([-1], np.int64))
 
     def node(op: str, inputs: list[str], output: str, domain: str = "", **attrs: Any) -> str:
         nodes.append(helper.make_node(op, inputs, [output], name=output, domain=domain, **attrs))
@@ -277,15 +279,19 @@ def quantise_rows(model: Any, num_heads: int) -> Any:
         p = f"rq/{len(added)}/"
         colsum = const(p + "colsum", (wq.astype(np.float32) * w_scale).sum(axis=0).astype(np.float32))
         wq_name, ws_name = const(p + "wq", wq), const(p + "w_scale", w_scale)
+        rows = const(p + "rows", np.array([-1, w.shape[0]], np.int64))
         low = node("ReduceMin", [x], p + "min", axes=[-1], keepdims=1)
         high = node("ReduceMax", [x], p + "max", axes=[-1], keepdims=1)
-        span = node("Max", [node("Sub", [high, low], p + "span0"), eps], p + "span")
-        scale = node("Div", [span, c255], p + "scale")
-        shifted = node("Sub", [x, low], p + "shifted")
-        q = node("Cast", [node("Round", [node("Mul", [shifted, node("Div", [c255, span], p + "inv")], p + "scaled")],
-                               p + "rounded")], p + "q", to=TensorProto.UINT8)
+        scale = node("Div", [node("Max", [node("Sub", [high, low], p + "span0"), eps], p + "span"), c255], p + "scale")
+        zero = node("Clip", [node("Round", [node("Neg", [node("Div", [low, scale], p + "low_q")], p + "zp0")],
+                                  p + "zp1"), c0, c255], p + "zp_f")
+        zero_u8 = node("Cast", [zero], p + "zp", to=TensorProto.UINT8)
+        q = node("QuantizeLinear", [node("Reshape", [x, rows], p + "x2"), node("Reshape", [scale, flat], p + "s1"),
+                                    node("Reshape", [zero_u8, flat], p + "zp1d")], p + "q2", axis=0)
+        q = node("Reshape", [q, node("Shape", [x], p + "shape")], p + "q")
         y = node("MatMulIntegerToFloat", [q, wq_name, one, ws_name, zp_a, zp_b], p + "qw", domain="com.microsoft")
-        node("Add", [node("Mul", [y, scale], p + "y"), node("Mul", [low, colsum], p + "correction")], out)
+        correction = node("Mul", [node("Mul", [scale, zero], p + "s_zp"), colsum], p + "correction")
+        node("Sub", [node("Mul", [y, scale], p + "y"), correction], out)
 
     for old in graph.node:
         if old.op_type == "MatMul" and old.input[1] in inits:
