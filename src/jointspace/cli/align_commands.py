@@ -9,7 +9,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from jointspace.cli.app import app, console, evaluate_app, fail, out, parse_params, progress_bar, run_safely
+from jointspace.cli.app import app, console, fail, out, parse_params, progress_bar, run_safely
 
 
 def metrics_table(title: str, metrics: dict[str, Any]) -> Table:
@@ -174,44 +174,5 @@ def caption_command(
         for rank, c in enumerate(ranked, start=1):
             table.add_row(str(rank), f"{c.score:.3f}", c.text, c.source)
         out.print(table)
-
-    run_safely(body)
-
-
-@evaluate_app.command("alignment")
-def evaluate_alignment_command(
-    dataset: str = typer.Option("fashion-mnist", "--dataset", help="fashion-mnist or asterisk-prompts"),
-    method: str = typer.Option("contrastive", "--method", help="bridge (zero-shot), procrustes, cca, contrastive"),
-    right_encoder: str = typer.Option(None, "--right-encoder", help="encoder of the image/audio side for the "
-                                      "learned methods (default: efficientnet for images, speech for audio)"),
-    train_size: int = typer.Option(None, "--train-size", help="training pairs (fashion-mnist default 3000)"),
-    test_size: int = typer.Option(None, "--test-size", help="held-out pairs (fashion-mnist default 2000)"),
-    param: list[str] = typer.Option(None, "--param", help="method parameters, key=value (e.g. head=linear)"),
-    seed: int = typer.Option(0, "--seed"),
-    plot: Path = typer.Option(None, "--plot", help="write a PNG of the space before/after alignment"),
-    as_json: bool = typer.Option(False, "--json", help="print the metrics as one JSON object"),
-) -> None:
-    """Cross-modal retrieval on held-out pairs, both ways: recall@1/5/10, median rank, modality gap."""
-    from jointspace.evaluate.alignment_run import evaluate_alignment
-
-    def body() -> None:
-        params = parse_params(param)
-        with progress_bar(f"{dataset}: encoding", None) as advance:
-            epochs = [0]
-
-            def trained(step: int, total: int, info: dict[str, float]) -> None:
-                epochs[0] = step
-                if info and step % 10 == 0:
-                    console.print(f"  epoch {step}: held-back recall {info['val_recall']:.3f}")
-
-            metrics = evaluate_alignment(dataset, method, right_encoder=right_encoder, train_size=train_size,
-                                         test_size=test_size, seed=seed, params=params, plot=plot,
-                                         progress=advance, train_progress=trained)
-        if plot:
-            console.print(f"plot written to [green]{plot}[/green]")
-        if as_json:
-            print(json.dumps(metrics))
-        else:
-            out.print(metrics_table(f"{dataset}, {method}: held-out pairs, left = text", metrics))
 
     run_safely(body)

@@ -223,16 +223,20 @@ def nearest_train(
     examples: Path = typer.Argument(..., help="labelled example records"),
     out_dir: Path = typer.Option(..., "--out", help="nearest-examples directory"),
     text: str = TEXT, label: str = LABEL, encoder: str = ENCODER, encoder_param: list[str] = ENCODER_PARAM,
-    space: str = typer.Option("plain", "--space", help="plain, nca (metric learned from labels) or fusion "
-                                                       "(with sparse TF-IDF)"),
-    k: int = typer.Option(10, "-k", "--k", help="neighbours that vote", min=1),
-    accept_rate: float = typer.Option(0.95, "--accept-rate", help="share of held-out in-scope examples the "
-                                                                  "unknown threshold must accept"),
-    outliers: Path = typer.Option(None, "--outliers", help="out-of-scope messages (records with --text) to "
-                                                           "calibrate the threshold against"),
+    space: str = typer.Option("supervised", "--space", help="supervised (MiniLM + TF-IDF + class probabilities, "
+                                                            "the default), plain, nca or fusion"),
+    k: int = typer.Option(None, "-k", "--k", help="neighbours that vote (default: chosen by cross-validation)",
+                          min=1),
+    vote: str = typer.Option(None, "--vote", help="similarity, uniform or softmax (default: chosen by "
+                                                  "cross-validation)"),
+    accept_rate: float = typer.Option(None, "--accept-rate", help="answer `unknown` below the similarity that "
+                                                                  "keeps this share of held-out in-scope examples"),
+    outliers: Path = typer.Option(None, "--outliers", help="out-of-scope messages (records with --text): "
+                                                           "answer `unknown` below the cut-off that best "
+                                                           "separates them from the examples"),
     seed: int = typer.Option(0, "--seed"),
 ) -> None:
-    """Embed known examples; calibrate the similarity below which a message is `unknown`."""
+    """Embed known examples; choose k and the vote; with --outliers or --accept-rate, calibrate `unknown`."""
     from jointspace.tasks.classify import load_frame
     from jointspace.tasks.nearest import train_nearest
 
@@ -246,11 +250,13 @@ def nearest_train(
         frame, skipped = load_frame(examples)
         with progress_bar(f"encoding examples with {encoder}", len(frame)) as advance:
             manifest = train_nearest(frame, out_dir, text_field=text, label_field=label, encoder=encoder,
-                                     encoder_params=parse_params(encoder_param), space=space, k=k,
+                                     encoder_params=parse_params(encoder_param), space=space, k=k, vote=vote,
                                      accept_rate=accept_rate, outliers=outlier_texts, seed=seed, progress=advance)
         cal = manifest["calibration"]
+        unknown = ("no `unknown` (give --outliers or --accept-rate for one)" if manifest["threshold"] is None
+                   else f"unknown below similarity {manifest['threshold']:.4f}")
         console.print(f"[green]{out_dir}[/green]: {manifest['examples']} examples, labels {manifest['labels']}; "
-                      f"unknown below similarity {manifest['threshold']:.4f}; held-out k-NN accuracy "
+                      f"k {manifest['k']}, {manifest['vote']} vote; {unknown}; held-out k-NN accuracy "
                       f"{cal['held_out_accuracy']:.3f}, accepted {cal['held_out_accepted']:.3f}"
                       + (f", outliers rejected {cal['outliers_rejected']:.3f}" if cal["outliers_rejected"] is not None
                          else ""))
@@ -287,7 +293,8 @@ def nearest_predict(
         if as_json:
             print(json.dumps(results, ensure_ascii=False, default=str))
             return
-        table = Table(title=f"{model_dir.name}: unknown below {model.threshold:.3f}")
+        title = "no unknown" if model.threshold is None else f"unknown below {model.threshold:.3f}"
+        table = Table(title=f"{model_dir.name}: {title}")
         for col in ("#", "label", "score", "similarity", "nearest example"):
             table.add_column(col)
         for i, r in enumerate(results[:50], start=1):

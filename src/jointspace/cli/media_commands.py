@@ -1,40 +1,12 @@
-"""Images, audio and video on the command line: ``evaluate zero-shot``, and the helpers that let
-``index`` take a folder of mixed files or records with file fields, and ``search`` take a media query."""
+"""Images, audio and video on the command line: the helpers that let ``index`` take a folder of mixed files
+or records with file fields, and ``search`` take a media query."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-import typer
-
-from jointspace.cli.app import console, evaluate_app, fail, progress_bar, run_safely
-from jointspace.cli.evaluate_commands import print_metrics
-
-ZERO_SHOT_DATASETS = ("fashion-mnist",)
-
-
-@evaluate_app.command("zero-shot")
-def zero_shot(
-    dataset: str = typer.Option("fashion-mnist", "--dataset", help=f"one of {ZERO_SHOT_DATASETS}"),
-    size: int = typer.Option(10_000, "--size", help="number of test images (a seeded sample when fewer)"),
-    top: int = typer.Option(10, "--top", help="ConSE: how many ImageNet classes each image mixes"),
-    invert: bool = typer.Option(True, "--invert/--no-invert", help="show the white-on-black images inverted"),
-    seed: int = typer.Option(0, "--seed"),
-    as_json: bool = typer.Option(False, "--json", help="print one JSON object of metric -> number"),
-) -> None:
-    """Zero-shot classification by the nearest class description; text -> image precision@10."""
-    from jointspace.evaluate.zero_shot import fashion_mnist
-
-    def body() -> None:
-        if dataset != "fashion-mnist":
-            fail(f"unknown dataset {dataset!r}; use one of {ZERO_SHOT_DATASETS}")
-        with progress_bar(f"{dataset} zero-shot (image-text, top {top})", min(size, 10_000)) as advance:
-            metrics = fashion_mnist(n=size, invert=invert, seed=seed, progress=advance, top=top)
-        print_metrics(f"{dataset} zero-shot, image-text bridge", metrics, as_json)
-
-    run_safely(body)
-
+from jointspace.cli.app import console, fail, progress_bar
 
 # -- mixed-media indexing and search (called by `index` and `search` in collection_commands) ---------
 MEDIA_KINDS = ("image", "audio", "video")  # the media fields a record may name (--image/--audio/--video)

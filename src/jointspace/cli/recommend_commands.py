@@ -1,4 +1,5 @@
-"""recommend, interactions, vectors and ``evaluate recommend``: recommendation from the command line."""
+"""recommend, interactions and vectors: recommendation from the command line (``evaluate recommend`` lives in
+evaluate_commands)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from jointspace.cli.app import app, console, evaluate_app, fail, out, progress_bar, run_safely
-
-RECOMMEND_DATASETS = ("movielens-100k",)
+from jointspace.cli.app import app, console, fail, out, progress_bar, run_safely
 
 
 def _print_skipped(skipped: list, limit: int = 20) -> None:
@@ -130,45 +129,5 @@ def vectors(
         console.print(f"[green]{collection}[/green]: field {name!r}: {report.added + report.updated} vectors, "
                       f"{len(report.skipped)} skipped")
         _print_skipped(report.skipped)
-
-    run_safely(body)
-
-
-@evaluate_app.command("recommend")
-def evaluate_recommend_command(
-    dataset: str = typer.Option("movielens-100k", "--dataset", help=f"one of {RECOMMEND_DATASETS}"),
-    method: list[str] = typer.Option(None, "--method", help="popular, itemknn, content, behaviour, hybrid"),
-    content_encoder: str = typer.Option("tfidf", "--content-encoder", help="text encoder for titles + genres"),
-    weights: str = typer.Option(None, "--weights", help="hybrid weights (default behaviour=1,text=0.1)"),
-    seed: int = typer.Option(0, "--seed"),
-    validation: bool = typer.Option(False, "--validation", help="score on a split of the training part"),
-    as_json: bool = typer.Option(False, "--json", help="print one JSON object keyed by method"),
-) -> None:
-    """Top-10 recommendation on real ratings (seeded 80/20 split per user), methods side by side."""
-    from jointspace.evaluate.recommend_eval import METHODS, evaluate_recommend
-    from jointspace.tasks.recommend import parse_weights
-
-    def body() -> None:
-        if dataset != "movielens-100k":
-            fail(f"unknown dataset {dataset!r}; use one of {RECOMMEND_DATASETS}")
-        from jointspace.evaluate.movielens_data import movielens_100k
-
-        data = movielens_100k()
-        with progress_bar(f"{dataset}: embedding items ({content_encoder})", len(data.items)) as advance:
-            results, protocol = evaluate_recommend(data, methods=method or METHODS, content_encoder=content_encoder,
-                                                   weights=parse_weights(weights), seed=seed, validation=validation,
-                                                   progress=advance)
-        if as_json:
-            print(json.dumps(results))
-            return
-        console.print(json.dumps(protocol))
-        metrics = list(next(iter(results.values())))
-        table = Table(title=f"{dataset} top-10 recommendation")
-        table.add_column("method")
-        for m in metrics:
-            table.add_column(m, justify="right")
-        for name, values in results.items():
-            table.add_row(name, *(f"{values[m]:.4f}" for m in metrics))
-        out.print(table)
 
     run_safely(body)

@@ -1,4 +1,12 @@
-"""Item and user vectors from user-item interactions: implicit-feedback ALS (Hu, Koren & Volinsky 2008).
+"""Item and user vectors from user-item interactions: implicit-feedback ALS (Hu, Koren & Volinsky 2008)
+or EASE (Steck 2019), chosen by ``model="als"|"ease"``.
+
+EASE is a closed-form item-item model: with the item Gram matrix G = X'X (X the users x items matrix of
+interactions), P = (G + l2 I)^-1 and B = I - P diag(1 / diag P) (so diag B = 0); a profile x scores
+the items by x B. It needs one dense items x items inverse (fine up to ~20,000 items) and on MovieLens
+100K it ranks better than ALS (docs/recommendation.md). Its item vectors (``encode``, for item-item
+similarity in a collection) are the leading ``factors`` eigenvectors of G scaled by the square roots of
+their eigenvalues, i.e. PureSVD's item factors.
 
 Each observed (user, item) pair gets a preference of 1 and a confidence ``1 + alpha * weight``
 (``weight`` is 1 for a click, or the rating when ``use_weights``); unobserved pairs have preference 0
@@ -23,6 +31,9 @@ import scipy.sparse as sp
 
 from jointspace.encoders.base import Encoder, check_int
 from jointspace.errors import ItemError, JointspaceError, NotFittedError
+
+MODELS = ("als", "ease")
+EASE_MAX_ITEMS = 20_000
 
 
 def _cg_half_step(conf: sp.csr_matrix, fixed: np.ndarray, start: np.ndarray, reg: float, steps: int
@@ -91,9 +102,13 @@ class BehaviourEncoder(Encoder):
     user_ids_: list[str] | None = None
     item_factors_: np.ndarray | None = None
     user_factors_: np.ndarray | None = None
+    item_weights_: np.ndarray | None = None  # EASE's B (items x items)
 
     def __init__(self, factors: int = 32, regularization: float = 30.0, alpha: float = 5.0,
-                 iterations: int = 15, cg_steps: int = 3, use_weights: bool = False, seed: int = 0) -> None:
+                 iterations: int = 15, cg_steps: int = 3, use_weights: bool = False, seed: int = 0,
+                 model: str = "als", l2: float = 500.0) -> None:
+        self.model = model
+        self.l2 = l2
         self.factors = factors
         self.regularization = regularization
         self.alpha = alpha
@@ -123,6 +138,10 @@ class BehaviourEncoder(Encoder):
         if not (isinstance(self.regularization, numbers.Real) and isinstance(self.alpha, numbers.Real)
                 and self.regularization >= 0 and self.alpha > 0):
             raise JointspaceError("behaviour: regularization must be >= 0 and alpha > 0")
+        if self.model not in MODELS:
+            raise JointspaceError(f"behaviour: unknown model {self.model!r}; use one of {', '.join(MODELS)}")
+        if not (isinstance(self.l2, numbers.Real) and self.l2 > 0):
+            raise JointspaceError("behaviour: l2 must be > 0")
         triples = _triples(items)
         if not triples:
             raise JointspaceError("behaviour: cannot fit on no interactions")
@@ -136,6 +155,11 @@ class BehaviourEncoder(Encoder):
         keys = np.array(list(pairs), dtype=np.int64).reshape(-1, 2)
         conf = sp.csr_matrix((self._confidence(np.array(list(pairs.values()), dtype=np.float64)),
                               (keys[:, 0], keys[:, 1])), shape=(len(users), len(items_)))
+        if self.model == "ease":
+            self.user_ids_, self.item_ids_ = users, items_
+            self._fit_ease(conf / self.alpha)
+            self._index_ids()
+            return self
         conf_t = conf.T.tocsr()
         rng = np.random.default_rng(self.seed)
         user_f = rng.normal(0, 0.01, (len(users), self.factors))
@@ -148,6 +172,29 @@ class BehaviourEncoder(Encoder):
         self.item_factors_ = item_f.astype(np.float32)
         self._index_ids()
         return self
+
+    def _fit_ease(self, x: sp.csr_matrix) -> None:
+        n = x.shape[1]
+        if n > EASE_MAX_ITEMS:
+            raise JointspaceError(f"behaviour: EASE inverts an items x items matrix; {n} items is more than "
+                                  f"{EASE_MAX_ITEMS} (keep the items with the most interactions, or use model='als')")
+        x = sp.csr_matrix(x, dtype=np.float64)
+        gram = np.asarray((x.T @ x).toarray(), dtype=np.float64)
+        item_f = np.zeros((n, self.factors))
+        k = min(self.factors, min(x.shape) - 1)
+        if k >= 1:  # PureSVD item factors V S: the eigenvectors of G scaled by sqrt(eigenvalues)
+            from scipy.sparse.linalg import svds
+
+            _, values, vt = svds(x, k=k, random_state=self.seed)
+            item_f[:, :k] = vt.T * values
+        gram[np.diag_indices(n)] += self.l2
+        inverse = np.linalg.inv(gram)
+        weights = -inverse / np.diag(inverse)[None, :]
+        np.fill_diagonal(weights, 0.0)
+        self.item_weights_ = weights.astype(np.float32)
+        self.item_factors_ = item_f.astype(np.float32)
+        profiles = np.asarray(x @ item_f)  # users in the same space: their items' factors summed
+        self.user_factors_ = profiles.astype(np.float32)
 
     def _index_ids(self) -> None:
         self._item_pos = {t: i for i, t in enumerate(self.item_ids_ or [])}
@@ -237,8 +284,33 @@ class BehaviourEncoder(Encoder):
 
     def profile_scores(self, histories: Sequence[Sequence[str]], weights: Sequence[Sequence[float]] | None,
                        item_ids: Sequence[str]) -> np.ndarray:
-        """Scores of ``item_ids`` for profiles given by liked items (the recommend task's hook)."""
-        return self.score(self.fold_in(histories, weights), item_ids)
+        """Scores of ``item_ids`` for profiles given by liked items (the recommend task's hook).
+
+        ALS folds each profile in and scores ``u . y``; EASE scores ``x B`` (``weights`` scale each liked
+        item's row). Items without interactions score NaN.
+        """
+        if getattr(self, "model", "als") != "ease":
+            return self.score(self.fold_in(histories, weights), item_ids)
+        self._check_fitted()
+        assert self.item_weights_ is not None
+        rows, cols, vals = [], [], []
+        for u, history in enumerate(histories):
+            ws = weights[u] if weights is not None else [1.0] * len(history)
+            seen: dict[int, float] = {}
+            for item, w in zip(history, ws, strict=True):
+                pos = self._item_pos.get(str(item))
+                if pos is not None:
+                    seen[pos] = float(w)
+            rows += [u] * len(seen)
+            cols += list(seen)
+            vals += list(seen.values())
+        x = sp.csr_matrix((np.array(vals, dtype=np.float32), (rows, cols)),
+                          shape=(len(histories), len(self.item_weights_)))
+        pos = np.array([self._item_pos.get(str(t), -1) for t in item_ids], dtype=np.int64)
+        known = pos >= 0
+        scores = np.full((len(histories), len(item_ids)), np.nan, dtype=np.float32)
+        scores[:, known] = np.asarray(x @ self.item_weights_[:, pos[known]])
+        return scores
 
     # -- persistence --------------------------------------------------------------------------------
     def _save_state(self, path: Path) -> None:
@@ -246,6 +318,8 @@ class BehaviourEncoder(Encoder):
             (path / "ids.json").write_text(json.dumps({"items": self.item_ids_, "users": self.user_ids_}))
             np.save(path / "item_factors.npy", self.item_factors_)
             np.save(path / "user_factors.npy", self.user_factors_)
+            if self.item_weights_ is not None:
+                np.save(path / "item_weights.npy", self.item_weights_)
 
     def _load_state(self, path: Path) -> None:
         if (path / "ids.json").exists():
@@ -253,6 +327,8 @@ class BehaviourEncoder(Encoder):
             self.item_ids_, self.user_ids_ = ids["items"], ids["users"]
             self.item_factors_ = np.load(path / "item_factors.npy")
             self.user_factors_ = np.load(path / "user_factors.npy")
+            if (path / "item_weights.npy").exists():
+                self.item_weights_ = np.load(path / "item_weights.npy")
             if self.item_factors_.shape != (len(self.item_ids_), self.factors):
                 raise JointspaceError(f"{path}: behaviour factors do not match their ids; refit the model")
             self._index_ids()

@@ -1,10 +1,12 @@
 """Recommendation quality on real ratings: a seeded 80/20 split per user, top-10 over all unseen items.
 
 Every rating counts as an implicit interaction (the usual protocol for MovieLens top-k). Methods:
-``popular`` (train counts), ``itemknn`` (cosine item-item on the train matrix, 100 neighbours; the
-public baseline), and three through jointspace's own recommend path on a real collection:
-``content`` (the text field only: title, year, genres), ``behaviour`` (the ALS field only) and
-``hybrid`` (both, weighted). Metrics: precision@10, recall@10, NDCG@10 (binary gains), coverage@10
+``popular`` (train counts), ``itemknn`` (cosine item-item on the train matrix, 200 neighbours per
+item; the public baseline), and four through jointspace's own recommend path on a real collection:
+``content`` (the text field only: title, year, genres), ``als`` (the ALS behaviour field only;
+``behaviour`` is its old name), ``ease`` (the EASE behaviour field only, Steck 2019) and ``hybrid``
+(EASE + content, weighted: the behaviour model ranks the known items, the content field is what
+ranks new ones). Metrics: precision@10, recall@10, NDCG@10 (binary gains), coverage@10
 (share of the catalogue in anyone's top 10).
 
 Cold start: a seeded share of the items loses all its training interactions (as if just added);
@@ -29,8 +31,10 @@ from jointspace.evaluate.movielens_data import RatingsData
 from jointspace.interactions import Interaction
 from jointspace.tasks.recommend import Recommender, recency_weights
 
-METHODS = ("popular", "itemknn", "content", "behaviour", "hybrid")
-HYBRID_WEIGHTS = {"behaviour": 1.0, "text": 0.1}
+METHODS = ("popular", "itemknn", "content", "als", "ease", "hybrid")
+ALIASES = {"behaviour": "als"}
+HYBRID_WEIGHTS = {"ease": 1.0, "text": 0.1}
+ITEMKNN_NEIGHBOURS = 200
 
 
 def split_per_user(ratings: pd.DataFrame, test_fraction: float = 0.2, seed: int = 0
@@ -75,7 +79,7 @@ def ranking_metrics(top: np.ndarray, relevant: Sequence[set[int]], n_items: int,
     }
 
 
-def itemknn_scores(train: sp.csr_matrix, neighbours: int = 100) -> np.ndarray:
+def itemknn_scores(train: sp.csr_matrix, neighbours: int = ITEMKNN_NEIGHBOURS) -> np.ndarray:
     """Item-based kNN: cosine between item columns, each item keeping its ``neighbours`` most similar."""
     counts = np.sqrt(np.asarray(train.sum(axis=0)).ravel())
     sim = (train.T @ train).toarray().astype(np.float64)
@@ -101,7 +105,9 @@ class _Setup:
     def fit_behaviour(self, train: pd.DataFrame) -> Recommender:
         inters = (Interaction(u, i, float(r), float(t)) for u, i, r, t in
                   train[["user", "item", "rating", "timestamp"]].itertuples(index=False))
-        self.col.add_interactions(inters, merge=False)
+        inters = list(inters)
+        self.col.add_interactions(inters, merge=False)  # "behaviour": ALS
+        self.col.add_interactions(inters, field="ease", merge=False, model="ease")
         return Recommender(self.col)
 
     def matrix(self, frame: pd.DataFrame, users: list[str]) -> sp.csr_matrix:
@@ -128,7 +134,8 @@ def _method_scores(method: str, rec: Recommender, train_m: sp.csr_matrix, hist: 
         return np.tile(np.asarray(train_m.sum(axis=0)).ravel(), (train_m.shape[0], 1))
     if method == "itemknn":
         return itemknn_scores(train_m)
-    used = {"content": {rec.col.vector_name: 1.0}, "behaviour": {"behaviour": 1.0}, "hybrid": weights}[method]
+    used = {"content": {rec.col.vector_name: 1.0}, "als": {"behaviour": 1.0}, "ease": {"ease": 1.0},
+            "hybrid": weights}[method]
     return rec.score_profiles(hist, hw, used)[0]
 
 
@@ -141,6 +148,7 @@ def evaluate_recommend(data: RatingsData, methods: Sequence[str] = METHODS, cont
     ``validation`` evaluates on a second seeded split of the training part (for choosing weights
     without looking at the test part).
     """
+    methods = [ALIASES.get(m, m) for m in methods]
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
         raise ValueError(f"unknown method(s) {unknown}; use {list(METHODS)}")

@@ -1,10 +1,18 @@
-"""Label a message by its nearest known examples (moderation, intents), with an open-set ``unknown``.
+"""Label a message by its nearest known examples (moderation, intents), with an optional open-set ``unknown``.
 
 A nearest model is a collection (the examples, embedded in a ``SpaceEncoder`` space) plus
-``nearest.json``: k, and the similarity below which a message is ``unknown``. That threshold is
-calibrated on held-out examples: each example's best similarity to the examples of the other folds,
-and the cut-off keeps ``accept_rate`` of them (or, given out-of-scope messages, the cut-off that best
-separates the two). Adding examples is a collection write: nothing is refitted.
+``nearest.json``: k, the vote, and (only when asked) the similarity below which a message is ``unknown``.
+
+Defaults, chosen by measurement (bench/nearest_quality.py, docs/benchmarks.md "Quality vs baselines"):
+the ``supervised`` space (MiniLM fused with word + word-pair TF-IDF, plus a logistic regression's class
+probabilities), and k and the vote weighting chosen by 5-fold cross-validation over ``K_GRID`` x
+``VOTES`` at train time. The stored examples carry out-of-fold class probabilities, so a new message
+and a stored example are placed alike.
+
+``unknown`` is off unless asked for: with ``accept_rate`` the cut-off keeps that share of held-out
+in-scope examples (each example's best similarity to the examples of the other folds); with
+out-of-scope messages (``outliers``) it is the cut-off that best separates the two. Adding examples is
+a collection write: nothing is refitted.
 """
 
 from __future__ import annotations
@@ -32,41 +40,84 @@ MANIFEST = "nearest.json"
 KIND = "jointspace-nearest"
 FORMAT = 1
 Progress = Callable[[int], None]
+SPACE = "supervised"
+K_GRID = (1, 3, 5, 10, 20, 30)
+VOTES = ("similarity", "uniform", "softmax")
+SOFTMAX_TEMPERATURE = 0.05
 
 
-def knn_vote(sims: np.ndarray, labels: Sequence[Any]) -> tuple[Any, float]:
-    """Similarity-weighted vote of one query's neighbours: (label, its share of the weight)."""
+def vote_weights(sims: np.ndarray, vote: str = "similarity") -> np.ndarray:
+    """Each neighbour's weight in the vote: its similarity (>= 0), 1, or exp(similarity / 0.05)."""
+    sims = np.asarray(sims, dtype=np.float64)
+    if vote == "uniform":
+        return np.ones_like(sims)
+    if vote == "softmax":
+        return np.exp((sims - sims.max(initial=0.0)) / SOFTMAX_TEMPERATURE) + 1e-12
+    if vote == "similarity":
+        return np.maximum(sims, 0.0) + 1e-6
+    raise JointspaceError(f"unknown vote {vote!r}; use one of {', '.join(VOTES)}")
+
+
+def knn_vote(sims: np.ndarray, labels: Sequence[Any], vote: str = "similarity") -> tuple[Any, float]:
+    """Weighted vote of one query's neighbours: (label, its share of the weight); ties go to the nearest."""
     weights: dict[Any, float] = {}
-    for s, label in zip(sims, labels, strict=True):
-        weights[label] = weights.get(label, 0.0) + max(float(s), 0.0) + 1e-6
+    for w, label in zip(vote_weights(sims, vote), labels, strict=True):
+        weights[label] = weights.get(label, 0.0) + float(w)
     label = max(weights, key=lambda key: weights[key])
     return label, weights[label] / sum(weights.values())
 
 
-def knn_predict(train: np.ndarray, labels: Sequence[Any], queries: np.ndarray, k: int = 10
-                ) -> tuple[list[Any], np.ndarray, np.ndarray]:
+def knn_predict(train: np.ndarray, labels: Sequence[Any], queries: np.ndarray, k: int = 10,
+                vote: str = "similarity") -> tuple[list[Any], np.ndarray, np.ndarray]:
     """(voted labels, vote shares, best similarities) of each query against unit vectors ``train``."""
     sims = queries @ train.T
     k = min(k, train.shape[0])
     top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
     out, shares = [], np.zeros(len(queries))
     for i, row in enumerate(top):
-        label, shares[i] = knn_vote(sims[i, row], [labels[j] for j in row])
+        row = row[np.argsort(-sims[i, row], kind="stable")]
+        label, shares[i] = knn_vote(sims[i, row], [labels[j] for j in row], vote)
         out.append(label)
     return out, shares, sims.max(axis=1)
 
 
-def held_out_best(vectors: np.ndarray, labels: Sequence[Any], k: int, folds: int, seed: int
-                  ) -> tuple[np.ndarray, list[Any]]:
+def held_out_best(vectors: np.ndarray, labels: Sequence[Any], k: int, folds: int, seed: int,
+                  vote: str = "similarity") -> tuple[np.ndarray, list[Any]]:
     """Each example's best similarity to, and k-NN label from, the examples outside its fold."""
     best = np.zeros(len(vectors))
     predicted: list[Any] = [None] * len(vectors)
     for train_idx, test_idx in KFold(folds, shuffle=True, random_state=seed).split(vectors):
-        voted, _, top = knn_predict(vectors[train_idx], [labels[j] for j in train_idx], vectors[test_idx], k)
+        voted, _, top = knn_predict(vectors[train_idx], [labels[j] for j in train_idx], vectors[test_idx], k, vote)
         best[test_idx] = top
         for j, label in zip(test_idx, voted, strict=True):
             predicted[j] = label
     return best, predicted
+
+
+def choose_vote(vectors: np.ndarray, labels: Sequence[Any], folds: int, seed: int,
+                ks: Sequence[int] = K_GRID, votes: Sequence[str] = VOTES) -> dict[str, Any]:
+    """k and vote weighting with the best held-out accuracy (k-fold over the examples; ties: smaller k).
+
+    One similarity matrix per fold serves every (k, vote); returns the choice and the whole table.
+    """
+    y = [str(label) for label in labels]
+    ks = sorted({min(k, max(1, len(y) - len(y) // folds - 1)) for k in ks})
+    hits = {(k, v): 0 for k in ks for v in votes}
+    for train_idx, test_idx in KFold(folds, shuffle=True, random_state=seed).split(vectors):
+        sims = vectors[test_idx] @ vectors[train_idx].T
+        kmax = min(max(ks), len(train_idx))
+        top = np.argpartition(-sims, kmax - 1, axis=1)[:, :kmax]
+        for i, row in enumerate(top):
+            row = row[np.argsort(-sims[i, row], kind="stable")]
+            truth = y[test_idx[i]]
+            for k in ks:
+                neighbours = [y[train_idx[j]] for j in row[:k]]
+                for v in votes:
+                    hits[(k, v)] += knn_vote(sims[i, row[:k]], neighbours, v)[0] == truth
+    table = [{"k": k, "vote": v, "accuracy": round(hits[(k, v)] / len(y), 4)} for k in ks for v in votes]
+    best = max(table, key=lambda row: (row["accuracy"], -row["k"], row["vote"] == "similarity"))
+    return {"k": best["k"], "vote": best["vote"], "held_out_accuracy": best["accuracy"], "folds": folds,
+            "grid": table}
 
 
 def calibrate_threshold(in_scope: np.ndarray, out_scope: np.ndarray | None, accept_rate: float) -> float:
@@ -82,13 +133,42 @@ def example_id(text: str, label: Any) -> str:
     return hashlib.sha1(f"{label}\x00{text}".encode()).hexdigest()[:16]
 
 
+def fit_space(texts: list[str], labels: list[Any], encoder: str = "minilm",
+              encoder_params: dict[str, Any] | None = None, space: str = SPACE, seed: int = 0,
+              progress: Progress | None = None, base_vectors: np.ndarray | None = None,
+              **space_params: Any) -> tuple[SpaceEncoder, np.ndarray]:
+    """The fitted space and the examples' vectors in it (out-of-fold class probabilities: supervised).
+
+    ``base_vectors``: the base encoder's vectors of ``texts`` when already at hand (a benchmark's cache).
+    """
+    enc = SpaceEncoder(base=encoder, base_params=encoder_params, space=space, seed=seed, **space_params)
+    base = make_encoder(encoder, **(encoder_params or {}))
+    if base.trainable:
+        base.fit(texts)
+    if base_vectors is None:
+        base_vectors = _encode_in_chunks(base, texts, progress)
+    enc.fit_from_vectors(base, base_vectors, texts, labels)
+    if enc.space == "supervised":
+        return enc, enc.held_out_vectors(base_vectors, texts, labels)
+    return enc, enc.project(base_vectors, texts)
+
+
 def train_nearest(data: Any, out_dir: str | Path, text_field: str = "text", label_field: str = "label",
-                  encoder: str = "minilm", encoder_params: dict[str, Any] | None = None, space: str = "plain",
-                  k: int = 10, accept_rate: float = 0.95, folds: int = 5, outliers: Sequence[str] | None = None,
-                  seed: int = 0, progress: Progress | None = None, **space_params: Any) -> dict[str, Any]:
-    """Fit the space, calibrate the unknown threshold, and write the examples as a collection."""
-    if not 0.0 < accept_rate <= 1.0:
+                  encoder: str = "minilm", encoder_params: dict[str, Any] | None = None, space: str = SPACE,
+                  k: int | None = None, vote: str | None = None, accept_rate: float | None = None, folds: int = 5,
+                  outliers: Sequence[str] | None = None, seed: int = 0, progress: Progress | None = None,
+                  **space_params: Any) -> dict[str, Any]:
+    """Fit the space, choose k and the vote, calibrate ``unknown`` if asked, write the examples as a collection.
+
+    ``k`` / ``vote`` given are used as they are; None chooses them by cross-validation (``choose_vote``).
+    ``unknown`` is never answered unless ``accept_rate`` or ``outliers`` is given.
+    """
+    if accept_rate is not None and not 0.0 < accept_rate <= 1.0:
         raise JointspaceError(f"accept rate must lie in (0, 1], got {accept_rate}")
+    if vote is not None and vote not in VOTES:
+        raise JointspaceError(f"unknown vote {vote!r}; use one of {', '.join(VOTES)}")
+    if k is not None and k < 1:
+        raise JointspaceError(f"k must be at least 1, got {k}")
     frame, skipped = load_frame(data)
     frame, labels, bad = labelled_rows(frame, text_field, label_field)
     skipped += bad
@@ -97,24 +177,22 @@ def train_nearest(data: Any, out_dir: str | Path, text_field: str = "text", labe
     if len(frame) < max(folds, 2):
         raise JointspaceError(f"{len(frame)} usable example(s); at least {max(folds, 2)} are needed")
     texts = [str(t) for t in frame[text_field]]
-    enc = SpaceEncoder(base=encoder, base_params=encoder_params, space=space, seed=seed, **space_params)
-    base = make_encoder(encoder, **(encoder_params or {}))
-    if base.trainable:
-        base.fit(texts)
-    base_vectors = _encode_in_chunks(base, texts, progress)
-    enc.fit_from_vectors(base, base_vectors, texts, labels)
-    vectors = enc.project(base_vectors, texts)
-    best, predicted = held_out_best(vectors, labels, k, folds, seed)
-    out_best = None
+    enc, vectors = fit_space(texts, labels, encoder, encoder_params, space, seed, progress, **space_params)
+    choice = choose_vote(vectors, labels, folds, seed, ks=K_GRID if k is None else (k,),
+                         votes=VOTES if vote is None else (vote,))
+    k, vote = int(choice["k"]), str(choice["vote"])
+    threshold, out_best = None, None
+    best, _ = held_out_best(vectors, labels, k, folds, seed, vote)
     if outliers:
         out_vectors = enc.encode(list(outliers))
         out_best = (out_vectors @ vectors.T).max(axis=1)
-    threshold = calibrate_threshold(best, out_best, accept_rate)
+    if outliers or accept_rate is not None:
+        threshold = calibrate_threshold(best, out_best, 0.95 if accept_rate is None else accept_rate)
     calibration = {
-        "held_out_accuracy": float(np.mean([p == t for p, t in zip(predicted, labels, strict=True)])),
-        "held_out_accepted": float(np.mean(best >= threshold)),
+        "held_out_accuracy": choice["held_out_accuracy"],
+        "held_out_accepted": 1.0 if threshold is None else float(np.mean(best >= threshold)),
         "outliers_rejected": None if out_best is None else float(np.mean(out_best < threshold)),
-        "folds": folds, "accept_rate": accept_rate,
+        "folds": folds, "accept_rate": accept_rate, "k_grid": choice["grid"],
     }
     with atomic_dir(out_dir, MANIFEST) as tmp:
         enc.memo = dict(zip(texts, vectors, strict=True))
@@ -127,7 +205,8 @@ def train_nearest(data: Any, out_dir: str | Path, text_field: str = "text", labe
         enc.memo = None
         manifest = {"format": FORMAT, "kind": KIND, "jointspace": __version__,
                     "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                    "text_field": text_field, "label_field": label_field, "k": k, "threshold": threshold,
+                    "text_field": text_field, "label_field": label_field, "k": k, "vote": vote,
+                    "threshold": threshold,
                     "space": enc.get_params(), "labels": sorted({str(label) for label in labels}),
                     "calibration": calibration, "examples": count,
                     "skipped": [str(s) for s in skipped + report.skipped]}
@@ -152,7 +231,8 @@ class NearestModel:
         self.manifest = read_manifest(path, MANIFEST, KIND, FORMAT)
         self.collection = Collection.open(path)
         self.k: int = self.manifest["k"]
-        self.threshold: float = self.manifest["threshold"]
+        self.vote: str = self.manifest.get("vote", "similarity")
+        self.threshold: float | None = self.manifest["threshold"]
 
     def close(self) -> None:
         self.collection.close()
@@ -167,10 +247,12 @@ class NearestModel:
         hits = self.collection.search_batch([texts[i] for i in good], k=self.k) if good else []
         for i, row in zip(good, hits, strict=True):
             sims = [h.score for h in row]
-            label, share = knn_vote(sims, [h.fields.get(label_field) for h in row]) if row else (None, 0.0)
+            label, share = knn_vote(np.array(sims), [h.fields.get(label_field) for h in row], self.vote) \
+                if row else (None, 0.0)
             best = max(sims) if sims else -1.0
+            known = self.threshold is None or best >= self.threshold
             results[i] = {
-                "label": label if best >= self.threshold else UNKNOWN,
+                "label": label if known else UNKNOWN,
                 "score": round(share, 6), "similarity": round(best, 6), "nearest_label": label,
                 "neighbours": [{"text": h.fields.get(text_field), "label": h.fields.get(label_field),
                                 "similarity": round(h.score, 4)} for h in row[:neighbours]],
@@ -194,3 +276,97 @@ class NearestModel:
         self.manifest["examples"] = len(self.collection)
         write_json(self.path / MANIFEST, self.manifest)
         return report
+
+
+def linear_svc_baseline(train_texts: list[str], train_labels: list[str], test_texts: list[str]) -> list[str]:
+    """The strong simple baseline: TF-IDF of words and word pairs (sublinear tf) + a linear SVM (C = 1)."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.svm import LinearSVC
+
+    vectorizer = TfidfVectorizer(sublinear_tf=True, ngram_range=(1, 2))
+    model = LinearSVC(C=1.0).fit(vectorizer.fit_transform(train_texts), train_labels)
+    return [str(p) for p in model.predict(vectorizer.transform(test_texts))]
+
+
+def evaluate_nearest(texts: Sequence[str], labels: Sequence[Any], folds: int = 5, seed: int = 0,
+                     outliers: Sequence[str] | None = None, encoder: str = "minilm",
+                     encoder_params: dict[str, Any] | None = None, space: str = SPACE, k: int | None = None,
+                     vote: str | None = None, accept_rate: float | None = None, baseline: bool = True,
+                     base_vectors: np.ndarray | None = None, outlier_vectors: np.ndarray | None = None,
+                     **space_params: Any) -> dict[str, Any]:
+    """Stratified k-fold figures of nearest-example labelling, as ``train_nearest`` would fit it.
+
+    In each fold the space, k and the vote are fitted on the training part only. In-scope accuracy is
+    over every test message (``unknown`` off). With ``outliers`` (or ``accept_rate``) the ``unknown``
+    cut-off is calibrated on the training part and half of the outliers (seeded), then measured on the
+    test part (share accepted, accuracy of the accepted) and on the other half (share rejected).
+    ``baseline`` adds TF-IDF + LinearSVC on the same folds. ``base_vectors`` / ``outlier_vectors``: the base
+    encoder's vectors when already at hand (a benchmark's cache).
+    """
+    from sklearn.metrics import f1_score
+    from sklearn.model_selection import StratifiedKFold
+
+    texts = [str(t) for t in texts]
+    y = np.array([str(label) for label in labels])
+    if len(set(y)) < 2:
+        raise JointspaceError("evaluation needs examples of at least two labels")
+    small = min(np.unique(y, return_counts=True)[1])
+    if small < folds:
+        raise JointspaceError(f"a label has {small} example(s); {folds}-fold cross-validation needs {folds}")
+    base = make_encoder(encoder, **(encoder_params or {}))
+    if base_vectors is None and not base.trainable:
+        base_vectors = _encode_in_chunks(base, texts, None)
+    out_texts = [str(t) for t in outliers or []]
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(out_texts))
+    calib, test_out = order[: len(order) // 2], order[len(order) // 2:]
+    if out_texts and outlier_vectors is None and not base.trainable:
+        outlier_vectors = _encode_in_chunks(base, out_texts, None)
+    pred = np.empty(len(y), dtype=object)
+    svc = np.empty(len(y), dtype=object)
+    chosen, accepted, rejected, kept_acc = [], [], [], []
+    start = time.perf_counter()
+    for tr, te in StratifiedKFold(folds, shuffle=True, random_state=seed).split(texts, y):
+        tr_texts, te_texts = [texts[i] for i in tr], [texts[i] for i in te]
+        enc, vectors = fit_space(tr_texts, list(y[tr]), encoder, encoder_params, space, seed,
+                                 base_vectors=None if base_vectors is None else base_vectors[tr], **space_params)
+        choice = choose_vote(vectors, list(y[tr]), folds, seed, ks=K_GRID if k is None else (k,),
+                             votes=VOTES if vote is None else (vote,))
+        chosen.append((choice["k"], choice["vote"]))
+        te_base = enc.encode_base(te_texts) if base_vectors is None else base_vectors[te]
+        te_vectors = enc.project(te_base, te_texts)
+        voted, _, best = knn_predict(vectors, list(y[tr]), te_vectors, choice["k"], choice["vote"])
+        pred[te] = voted
+        if baseline:
+            svc[te] = linear_svc_baseline(tr_texts, list(y[tr]), te_texts)
+        if out_texts or accept_rate is not None:
+            held, _ = held_out_best(vectors, list(y[tr]), choice["k"], folds, seed, choice["vote"])
+            out_best = None
+            if out_texts:
+                o_base = enc.encode_base(out_texts) if outlier_vectors is None else outlier_vectors
+                o_vectors = enc.project(o_base, out_texts)
+                out_best = (o_vectors @ vectors.T).max(axis=1)
+            cut = calibrate_threshold(held, None if out_best is None else out_best[calib],
+                                      0.95 if accept_rate is None else accept_rate)
+            keep = best >= cut
+            accepted.append(float(np.mean(keep)))
+            kept_acc.append(float(np.mean(np.array(voted)[keep] == y[te][keep])) if keep.any() else 0.0)
+            if out_best is not None:
+                rejected.append(float(np.mean(out_best[test_out] < cut)))
+    result: dict[str, Any] = {
+        "examples": len(y), "labels": sorted(set(y)), "folds": folds, "space": space, "encoder": encoder,
+        "accuracy": round(float(np.mean(pred == y)), 4),
+        "macro_f1": round(float(f1_score(y, pred.astype(str), average="macro")), 4),
+        "chosen": [{"k": c[0], "vote": c[1]} for c in chosen],
+        "seconds": round(time.perf_counter() - start, 1),
+    }
+    if baseline:
+        result["tfidf_linearsvc_accuracy"] = round(float(np.mean(svc == y)), 4)
+        result["tfidf_linearsvc_macro_f1"] = round(float(f1_score(y, svc.astype(str), average="macro")), 4)
+    if accepted:
+        result["in_scope_accepted"] = round(float(np.mean(accepted)), 4)
+        result["accuracy_of_accepted"] = round(float(np.mean(kept_acc)), 4)
+    if rejected:
+        result["out_of_scope_rejected"] = round(float(np.mean(rejected)), 4)
+        result["outliers"] = {"calibrate": len(calib), "test": len(test_out)}
+    return result
