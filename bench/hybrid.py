@@ -44,6 +44,31 @@ ALPHAS = (0.3, 0.5, 0.7)
 SETS = ("wordnet-gloss", "rt-plots", "wordnet-names")
 
 
+def vectors_of(texts: list[str]) -> np.ndarray:
+    """MiniLM vectors: glosses already encoded by bench/scale.py (same model, same settings) come from its
+    cache; the rest are encoded once into this benchmark's cache."""
+    from scale import CACHE as SCALE_CACHE
+    from scale import glosses
+
+    known: dict[str, np.ndarray] = {}
+    parts = sorted(SCALE_CACHE.glob("minilm_wordnet_part_*_*.npy"))
+    if parts:
+        _, gloss_texts, _ = glosses(100_000)
+        wanted = set(texts)
+        for part in parts:
+            start, stop = (int(x) for x in part.stem.split("_")[-2:])
+            if stop > len(gloss_texts) or not wanted & set(gloss_texts[start:stop]):
+                continue
+            block = np.load(part)
+            for text, vec in zip(gloss_texts[start:stop], block, strict=True):
+                if text in wanted:
+                    known[text] = vec
+    missing = [t for t in dict.fromkeys(texts) if t not in known]  # in order: the cache file is keyed by them
+    if missing:
+        known.update(zip(missing, encoded("minilm", missing, CACHE), strict=True))
+    return np.stack([known[t] for t in texts]).astype(np.float32)
+
+
 def wordnet_gloss(size: int) -> tuple[dict[str, str], list[str], list[set[str]]]:
     from jointspace.evaluate.datasets import wordnet_sample
 
@@ -101,8 +126,8 @@ def evaluate(name: str, size: int) -> dict:
 
     docs, queries, relevant = LOADERS[name](size)
     ids = list(docs)
-    doc_vectors = encoded("minilm", [docs[i] for i in ids], CACHE)
-    query_vectors = encoded("minilm", queries, CACHE)
+    doc_vectors = vectors_of([docs[i] for i in ids])
+    query_vectors = vectors_of(queries)
     db = sqlite3.connect(":memory:", isolation_level=None)
     lex = LexicalIndex()
     lex.ensure(db)
