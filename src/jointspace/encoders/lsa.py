@@ -44,7 +44,7 @@ from jointspace.encoders.base import Encoder, check_int
 from jointspace.encoders.sketch import streaming_svd
 from jointspace.encoders.spool import CountSpool, make_analyzer
 from jointspace.encoders.tfidf import l2_rows, plain_idf, smooth_idf, tfidf_weights
-from jointspace.errors import ItemError, NotFittedError
+from jointspace.errors import ItemError, JointspaceError, NotFittedError
 
 WEIGHTINGS = ("log-entropy", "tfidf")
 
