@@ -119,9 +119,8 @@ def metrics(rankings: list[list[str]], relevant: list[set[str]]) -> dict[str, fl
 
 
 def evaluate(name: str, size: int) -> dict:
-    from jointspace.ranking import top_k
-
     from jointspace.fusion import rrf, weighted
+    from jointspace.ranking import top_k
     from jointspace.stores.embedded.lexical import LexicalIndex
 
     docs, queries, relevant = LOADERS[name](size)

@@ -89,9 +89,8 @@ def child(mode: str, path: Path, qfile: Path) -> dict:
     """Runs in a fresh process: open + first search, then warm searches."""
     import sqlite3
 
-    from jointspace.ranking import top_k
-
     from jointspace import Collection
+    from jointspace.ranking import top_k
     from jointspace.stores.embedded import vector_cache
 
     queries = np.load(qfile)
