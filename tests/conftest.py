@@ -20,3 +20,14 @@ def wordnet_records() -> list[dict]:
          "group": ["a", "b", "c"][i % 3], "rank": i}
         for i, s in enumerate(wordnet_sample(300, seed=1))
     ]
+
+
+#: lines a test wants shown at the end of the run (e.g. how many crash trials ran and how they ended)
+REPORT: list[str] = []
+
+
+def pytest_terminal_summary(terminalreporter: object) -> None:
+    if REPORT:
+        terminalreporter.write_sep("-", "jointspace fault tests")  # type: ignore[attr-defined]
+        for line in REPORT:
+            terminalreporter.write_line(line)  # type: ignore[attr-defined]
