@@ -55,7 +55,7 @@ class Collection:
     def create(cls, location: str | Path, encoder: str | Encoder = "minilm", fields: Iterable[str] = ("text",),
                id_field: str = "id", index: str | dict[str, Any] | None = None, overwrite: bool = False,
                media: dict[str, str] | None = None, shards: int | None = None, quantize: str | None = None,
-               rescore: int = 4, **encoder_params: Any) -> Collection:
+               rescore: int = 4, durable: bool | None = None, **encoder_params: Any) -> Collection:
         """A new, empty collection at ``location`` embedding ``fields`` with ``encoder``.
 
         ``location``: a directory (embedded; with ``shards=N`` a directory of N shards) or a
@@ -63,7 +63,8 @@ class Collection:
         default in PostgreSQL, where "flat" means an exact scan). ``media`` names the fields that hold file
         paths and what they are, e.g. ``{"photo": "image"}`` (``"image"``, ``"audio"``, ``"video"``, or
         ``"file"`` to detect it by content); with the ``joint`` encoder a record's text and media fields are
-        embedded together into one vector. ``quantize`` ("int8" or "binary", flat index in a directory) keeps
+        embedded together into one vector. ``durable``: see ``open``.
+        ``quantize`` ("int8" or "binary", flat index in a directory) keeps
         compact codes in memory for the search and rescores the best ``rescore * k`` candidates exactly
         from the float32 vectors (the truth, in SQLite).
         """
@@ -86,13 +87,16 @@ class Collection:
             manifest["index"].update(quantize=quantize, rescore=int(rescore))
         if media:
             manifest["media"] = dict(media)
-        store = create_store(location, manifest, enc, shards=shards, overwrite=overwrite)
+        store = create_store(location, manifest, enc, shards=shards, overwrite=overwrite, durable=durable)
         return cls(store, enc)
 
     @classmethod
-    def open(cls, location: str | Path) -> Collection:
-        """An existing collection: a directory, a sharded directory, or a ``postgresql://`` URL."""
-        store = open_store(location)
+    def open(cls, location: str | Path, durable: bool | None = None) -> Collection:
+        """An existing collection: a directory, a sharded directory, or a ``postgresql://`` URL.
+
+        ``durable=True`` (or JOINTSPACE_DURABLE=1) makes a directory's commits survive a power loss too
+        (SQLite synchronous=FULL, and the directory fsynced after each rename); PostgreSQL is durable already."""
+        store = open_store(location, durable)
         try:
             encoder = store.load_encoder()
         except BaseException:

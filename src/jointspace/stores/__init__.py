@@ -32,7 +32,7 @@ def exists(location: str | Path) -> bool:
     return is_embedded(path) or is_sharded(path)
 
 
-def open_store(location: str | Path) -> Store:
+def open_store(location: str | Path, durable: bool | None = None) -> Store:
     """The store at ``location``; a clear error when there is none."""
     if is_database_url(location):
         from jointspace.stores.postgres import PostgresStore
@@ -43,14 +43,14 @@ def open_store(location: str | Path) -> Store:
 
     path = Path(location)
     if is_sharded(path):
-        return ShardedStore.open(path)
+        return ShardedStore.open(path, durable)
     if not path.exists():
         raise JointspaceError(f"{path}: no such collection (the directory does not exist)")
-    return EmbeddedStore.open(path)
+    return EmbeddedStore.open(path, durable)
 
 
 def create_store(location: str | Path, manifest: dict[str, Any], encoder: Encoder, shards: int | None = None,
-                 overwrite: bool = False) -> Store:
+                 overwrite: bool = False, durable: bool | None = None) -> Store:
     """A new, empty store at ``location`` described by ``manifest`` (encoder, fields, id_field, index...)."""
     if is_database_url(location):
         if shards and shards > 1:
@@ -67,8 +67,8 @@ def create_store(location: str | Path, manifest: dict[str, Any], encoder: Encode
             raise JointspaceError(f"{path}: a collection exists already (open it, or overwrite=True)")
         shutil.rmtree(path)
     if shards and shards > 1:
-        return ShardedStore.create(path, manifest, encoder, shards)
-    return EmbeddedStore.create(path, manifest, encoder)
+        return ShardedStore.create(path, manifest, encoder, shards, durable)
+    return EmbeddedStore.create(path, manifest, encoder, durable)
 
 
 __all__ = ["DATABASE_SCHEMES", "Store", "create_store", "exists", "is_database_url", "open_store"]

@@ -65,19 +65,20 @@ class ShardedStore:
         self._pool = ThreadPoolExecutor(max_workers=len(shards), thread_name_prefix="jointspace-shard")
 
     @classmethod
-    def create(cls, path: Path, manifest: dict[str, Any], encoder: Encoder, shards: int) -> ShardedStore:
+    def create(cls, path: Path, manifest: dict[str, Any], encoder: Encoder, shards: int,
+               durable: bool | None = None) -> ShardedStore:
         if shards < 1:
             raise JointspaceError(f"a sharded collection needs at least 1 shard, got {shards}")
         path.mkdir(parents=True, exist_ok=True)
         for i in range(shards):
-            EmbeddedStore.create(path / f"shard-{i:03d}", manifest, encoder).close()
+            EmbeddedStore.create(path / f"shard-{i:03d}", manifest, encoder, durable).close()
         spec = {"format": SHARDS_FORMAT, "jointspace": __version__, "shards": shards, "router": "crc32",
                 "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-        write_json_atomic(path / SHARDS_FILE, spec)  # last: its presence marks a usable sharded collection
-        return cls.open(path)
+        write_json_atomic(path / SHARDS_FILE, spec, durable)  # last: its presence marks a usable collection
+        return cls.open(path, durable)
 
     @classmethod
-    def open(cls, path: Path) -> ShardedStore:
+    def open(cls, path: Path, durable: bool | None = None) -> ShardedStore:
         try:
             spec = json.loads((path / SHARDS_FILE).read_text())
         except (OSError, json.JSONDecodeError) as exc:
@@ -92,7 +93,7 @@ class ShardedStore:
         opened: list[EmbeddedStore] = []
         try:
             for d in dirs:
-                opened.append(EmbeddedStore.open(d))
+                opened.append(EmbeddedStore.open(d, durable))
         except BaseException:
             for s in opened:
                 s.close()

@@ -65,16 +65,22 @@ CODES_CACHE = "codes.cache"  # quantised codes (quantize="int8" | "binary")
 LEXICAL_INDEX = LexicalIndex()
 #: how long a writer waits for another process's write before giving up (seconds)
 BUSY_TIMEOUT = float(os.environ.get("JOINTSPACE_BUSY_TIMEOUT", "60"))
+#: survive power loss, not only a killed process: SQLite's synchronous=FULL and an fsync of the directory
+#: after each rename (``durable=True`` on open, or JOINTSPACE_DURABLE=1); see docs/benchmarks.md for its cost
+DURABLE = os.environ.get("JOINTSPACE_DURABLE", "") not in ("", "0")
 
 
-def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    """Write JSON to a temporary file, fsync it, and rename it over ``path`` (never a half-written file)."""
+def write_json_atomic(path: Path, data: dict[str, Any], durable: bool | None = None) -> None:
+    """Write JSON to a temporary file, fsync it, and rename it over ``path`` (never a half-written file);
+    ``durable`` also fsyncs the directory, so the rename itself survives a power loss."""
     tmp = path.with_suffix(path.suffix + ".tmp")
     with open(tmp, "w") as fh:
         json.dump(data, fh, indent=2)
         fh.flush()
         os.fsync(fh.fileno())
     tmp.replace(path)
+    if DURABLE if durable is None else durable:
+        vector_cache.fsync_dir(path.parent)
 
 
 def is_embedded(path: Path) -> bool:
@@ -87,8 +93,9 @@ class EmbeddedStore:
     kind = "embedded"
     capabilities = frozenset({VECTOR_FIELDS, INTERACTIONS, CONTENT_HASHES, LEXICAL})
 
-    def __init__(self, path: Path, manifest: dict[str, Any], db: sqlite3.Connection) -> None:
+    def __init__(self, path: Path, manifest: dict[str, Any], db: sqlite3.Connection, durable: bool = False) -> None:
         self.path = path
+        self.durable = durable
         self.location = str(path)
         self.manifest = manifest
         self.dim = int(manifest["encoder"]["dim"])
@@ -105,7 +112,8 @@ class EmbeddedStore:
 
     # -- create / open ------------------------------------------------------------------------------
     @classmethod
-    def create(cls, path: Path, manifest: dict[str, Any], encoder: Encoder) -> EmbeddedStore:
+    def create(cls, path: Path, manifest: dict[str, Any], encoder: Encoder, durable: bool | None = None
+               ) -> EmbeddedStore:
         """A new, empty store; ``manifest.json`` is written last: its presence marks a usable collection."""
         VectorIndex(int(manifest["encoder"]["dim"]), **manifest["index"])  # validates the settings first
         path.mkdir(parents=True, exist_ok=True)
@@ -119,11 +127,11 @@ class EmbeddedStore:
             LEXICAL_INDEX.ensure(db)  # kept in the same commits as the rows from the start
         db.close()
         manifest = {"format": FORMAT_VERSION, "jointspace": __version__, **manifest}
-        write_json_atomic(path / MANIFEST, manifest)
-        return cls.open(path)
+        write_json_atomic(path / MANIFEST, manifest, durable)
+        return cls.open(path, durable)
 
     @classmethod
-    def open(cls, path: Path) -> EmbeddedStore:
+    def open(cls, path: Path, durable: bool | None = None) -> EmbeddedStore:
         """Open without creating or changing any file; a damaged collection is diagnosed, not traced back."""
         if not (path / MANIFEST).exists():
             raise JointspaceError(f"{path}: not a jointspace collection (no {MANIFEST})")
@@ -155,8 +163,9 @@ class EmbeddedStore:
         except sqlite3.DatabaseError as exc:
             raise FormatError(f"{path / DB}: not a readable jointspace database ({exc}); run `jointspace check "
                               f"{path}`, restore it from a backup, or re-index the data") from exc
-        db.execute("PRAGMA synchronous=NORMAL")
-        return cls(path, manifest, db)
+        durable = DURABLE if durable is None else durable
+        db.execute("PRAGMA synchronous=FULL" if durable else "PRAGMA synchronous=NORMAL")
+        return cls(path, manifest, db, durable)
 
     def close(self) -> None:
         self._save_caches()
