@@ -38,7 +38,7 @@ def align_command(
     dim: int = typer.Option(None, "--dim", help="joint dimension (default: the method's)"),
     head: str = typer.Option(None, "--head", help="contrastive: linear or mlp"),
     epochs: int = typer.Option(None, "--epochs", help="contrastive: most epochs"),
-    param: list[str] = typer.Option(None, "--param", help="other method parameters, key=value"),
+    param: list[str] = typer.Option(None, "--param", "-p", help="other method parameters, key=value"),
     holdout: float = typer.Option(0.2, "--holdout", help="fraction of pairs held out to measure recall"),
     seed: int = typer.Option(0, "--seed"),
     id_field: str = typer.Option("id", "--id", help="field naming each pair in reports"),

@@ -84,7 +84,8 @@ TEXT = typer.Option("text", "--text", help="field holding the text")
 LABEL = typer.Option("label", "--label", help="field holding the label")
 META = typer.Option(None, "--meta", help="metadata field (repeat); name:num or name:cat forces its kind")
 ENCODER = typer.Option("minilm", "--encoder", help="encoder name (see `jointspace encoders`)")
-ENCODER_PARAM = typer.Option(None, "--encoder-param", help="encoder setting key=value (repeat)")
+ENCODER_PARAM = typer.Option(None, "--param", "-p", "--encoder-param",
+                             help="encoder setting KEY=VALUE (JSON value, or text); repeatable")
 MODEL = typer.Option("logreg", "--model", help="logreg, svm or mlp")
 FOLDS = typer.Option(5, "--folds", help="stratified cross-validation folds")
 TUNE = typer.Option(False, "--tune", help="choose C (and 1- or 1-2-word n-grams for tfidf/bow/lsa) by 3-fold "

@@ -129,7 +129,7 @@ def evaluate_alignment_command(
                                       "learned methods (default: efficientnet for images, speech for audio)"),
     train_size: int = typer.Option(None, "--train-size", help="training pairs (fashion-mnist default 3000)"),
     test_size: int = typer.Option(None, "--test-size", help="held-out pairs (fashion-mnist default 2000)"),
-    param: list[str] = typer.Option(None, "--param", help="method parameters, key=value (e.g. head=linear)"),
+    param: list[str] = typer.Option(None, "--param", "-p", help="method parameters, key=value (e.g. head=linear)"),
     seed: int = typer.Option(0, "--seed"),
     plot: Path = typer.Option(None, "--plot", help="write a PNG of the space before/after alignment"),
     as_json: bool = typer.Option(False, "--json", help="print the metrics as one JSON object"),

@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from jointspace.cli.app import app, console, fail, out, progress_bar, run_safely
+from jointspace.cli.app import app, console, fail, out, parse_params, progress_bar, run_safely
 
 
 def _print_skipped(skipped: list, limit: int = 20) -> None:
@@ -113,10 +113,12 @@ def interactions(
 
 @app.command("vectors")
 def vectors(
-    collection: Path = typer.Argument(..., help="collection directory"),
+    collection: str = typer.Argument(..., help="collection directory"),
     name: str = typer.Option(..., "--name", help="name of the vector field (e.g. theme)"),
     encoder: str = typer.Option(..., "--encoder", help="encoder name (see `jointspace encoders`)"),
     source: list[str] = typer.Option(..., "--from", help="stored field(s) the encoder reads"),
+    param: list[str] = typer.Option(None, "--param", "-p", help="encoder setting KEY=VALUE (JSON value, or text); "
+                                    "repeatable"),
 ) -> None:
     """Add (or recompute) a named vector field with an encoder over the items' stored fields."""
     from jointspace.collection import Collection
@@ -124,7 +126,7 @@ def vectors(
     def body() -> None:
         col = Collection.open(collection)
         with progress_bar(f"{name} = {encoder}({', '.join(source)})", len(col)) as advance:
-            report = col.encode_field(name, encoder, source, progress=advance)
+            report = col.encode_field(name, encoder, source, progress=advance, **parse_params(param))
         col.close()
         console.print(f"[green]{collection}[/green]: field {name!r}: {report.added + report.updated} vectors, "
                       f"{len(report.skipped)} skipped")
