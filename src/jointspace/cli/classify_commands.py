@@ -129,10 +129,37 @@ def classify_train(
     run_safely(body)
 
 
+SHOWN = 50  # rows a prediction table shows; --json gives all
+
+
+def _texts_of(rows: Any, field: str) -> list[tuple[Any, Any]]:
+    """(id, text) of each input row, for the prediction table."""
+    from jointspace.tasks.classify import load_frame
+
+    frame, _ = load_frame(rows)
+    ids = list(frame["id"]) if "id" in frame.columns else list(range(1, len(frame) + 1))
+    return list(zip(ids, frame[field] if field in frame.columns else [""] * len(frame), strict=True))
+
+
+def _is_records_file(value: str | Path | None) -> bool:
+    from jointspace.readers.records import FORMATS
+
+    return value is not None and Path(str(value)).suffix.lower() in FORMATS and Path(str(value)).is_file()
+
+
+def _say_source(source: str) -> None:
+    console.print(f"[dim]{source}[/dim]")
+
+
+def _cut_note(shown: int, total: int) -> None:
+    if total > shown:
+        console.print(f"{shown} of {total} shown; --json for all")
+
+
 @classify_app.command("predict")
 def classify_predict(
     model_dir: Path = typer.Argument(..., help="a directory written by `classify train`"),
-    data: Path = typer.Argument(..., help="records to classify"),
+    data: str = typer.Argument(..., help="records to classify (.jsonl, .csv, .tsv, .parquet), or one text"),
     as_json: bool = typer.Option(False, "--json", help="a JSON list of {label, probability, neighbours}"),
     label: str = typer.Option(None, "--label", help="also score against this label field"),
     neighbours: int = typer.Option(3, "--neighbours", help="nearest training examples shown per row", min=0),
@@ -142,18 +169,32 @@ def classify_predict(
 
     def body() -> None:
         model = ClassifierModel(model_dir)
-        results, skipped = model.predict(data, neighbours=neighbours)
+        field = model.config.text_field
+        if _is_records_file(data):
+            _say_source(f"classifying the records of {data} (text field {field!r})")
+            rows: Any = data
+        else:
+            if Path(data).suffix and not Path(data).exists() and len(data.split()) == 1:
+                fail(f"{data}: no such file (to classify this as a text, put it in quotes with a space, or pass a "
+                     "records file)")
+            _say_source(f"classifying one text given on the command line (as field {field!r})")
+            rows = [{field: data}]
+        results, skipped = model.predict(rows, neighbours=neighbours)
+        texts = _texts_of(rows, field)
         if as_json:
             print(json.dumps(results, ensure_ascii=False, default=str))
         else:
             table = Table(title=f"{model_dir.name}: {len(results)} rows")
-            for col in ("#", "label", "probability", "nearest example"):
+            for col in ("#", "id", "text", "label", "probability", "nearest example"):
                 table.add_column(col)
-            for i, r in enumerate(results[:50], start=1):
+            for i, r in enumerate(results[:SHOWN], start=1):
                 near = r["neighbours"][0] if r.get("neighbours") else {}
-                table.add_row(str(i), str(r["label"]), "" if r["probability"] is None else f"{r['probability']:.3f}",
-                              escape(f"[{near.get('label')}] {str(near.get('text', r.get('error', '')))[:80]}"))
+                row_id, text_value = texts[i - 1] if i - 1 < len(texts) else ("", "")
+                table.add_row(str(i), escape(str(row_id)), escape(str(text_value)[:60]), str(r["label"]),
+                              "" if r["probability"] is None else f"{r['probability']:.3f}",
+                              escape(f"[{near.get('label')}] {str(near.get('text', r.get('error', '')))[:60]}"))
             out.print(table)
+            _cut_note(min(SHOWN, len(results)), len(results))
         _print_skipped(skipped)
         if label:
             metrics = model.score(data, label)
@@ -269,7 +310,7 @@ def nearest_train(
 @nearest_app.command("predict")
 def nearest_predict(
     model_dir: Path = typer.Argument(..., help="a directory written by `nearest train`"),
-    message: str = typer.Argument(None, help="one message (or use --file)"),
+    message: str = typer.Argument(None, help="one message, or a records file (.jsonl, .csv, .tsv, .parquet)"),
     file: Path = typer.Option(None, "--file", help="records holding messages"),
     text: str = typer.Option("text", "--text", help="field holding the message in --file"),
     as_json: bool = typer.Option(False, "--json", help="a JSON list of {label, score, neighbours}"),
@@ -279,15 +320,22 @@ def nearest_predict(
     from jointspace.tasks.nearest import NearestModel
 
     def body() -> None:
-        if (message is None) == (file is None):
+        source = file
+        if file is None and _is_records_file(message):
+            source = Path(message)
+        if (message is None) == (file is None) and not (file is None and source is not None):
             fail('give one message, or --file DATA (not both)')
-        if file is not None:
-            frame, skipped = load_frame(file)
+        ids: list[Any]
+        if source is not None:
+            frame, skipped = load_frame(source)
             if text not in frame.columns:
-                fail(f"{file}: no field {text!r}")
+                fail(f"{source}: no field {text!r}")
             messages = list(frame[text])
+            ids = list(frame["id"]) if "id" in frame.columns else list(range(1, len(frame) + 1))
+            _say_source(f"labelling the {len(messages)} messages of {source} (field {text!r})")
         else:
-            messages, skipped = [message], []
+            messages, skipped, ids = [message], [], [1]
+            _say_source("labelling one message given on the command line")
         model = NearestModel(model_dir)
         results = model.predict(messages)
         model.close()
@@ -296,14 +344,15 @@ def nearest_predict(
             return
         title = "no unknown" if model.threshold is None else f"unknown below {model.threshold:.3f}"
         table = Table(title=f"{model_dir.name}: {title}")
-        for col in ("#", "label", "score", "similarity", "nearest example"):
+        for col in ("#", "id", "text", "label", "score", "similarity", "nearest example"):
             table.add_column(col)
-        for i, r in enumerate(results[:50], start=1):
+        for i, r in enumerate(results[:SHOWN], start=1):
             near = r["neighbours"][0] if r.get("neighbours") else {}
-            table.add_row(str(i), str(r["label"]), "" if r["score"] is None else f"{r['score']:.3f}",
-                          f"{r.get('similarity', 0) or 0:.3f}",
-                          escape(f"[{near.get('label')}] {str(near.get('text', r.get('error', '')))[:80]}"))
+            table.add_row(str(i), escape(str(ids[i - 1])), escape(str(messages[i - 1])[:60]), str(r["label"]),
+                          "" if r["score"] is None else f"{r['score']:.3f}", f"{r.get('similarity', 0) or 0:.3f}",
+                          escape(f"[{near.get('label')}] {str(near.get('text', r.get('error', '')))[:60]}"))
         out.print(table)
+        _cut_note(min(SHOWN, len(results)), len(results))
         _print_skipped(skipped)
 
     run_safely(body)

@@ -28,7 +28,7 @@ def index(
     out_dir: str = typer.Option(None, "--out", help="collection directory (created, or added to)"),
     store: str = typer.Option(None, "--store", help="a postgresql://...[?table=NAME] URL instead of --out"),
     id_field: str = typer.Option("id", "--id", help="field holding each record's id"),
-    text: list[str] = typer.Option(["text"], "--text", help="field(s) to embed"),
+    text: list[str] = typer.Option(["text"], "--text", help="field(s) to embed: repeat --text, or a,b"),
     meta: list[str] = typer.Option(None, "--meta", help="metadata field(s) to keep (default: all)"),
     encoder: str = typer.Option(None, "--encoder", help="encoder name (see `jointspace encoders`); default minilm "
                                 "for a new collection; an existing one keeps its own (a different name is an error)"),
@@ -70,6 +70,8 @@ def index(
     from jointspace.stores.postgres import redact
 
     media = {f: kind for kind, names in (("image", image), ("audio", audio), ("video", video)) for f in names or []}
+
+    text = [name.strip() for value in text for name in value.split(",") if name.strip()]
 
     def body() -> None:
         target = store or out_dir
