@@ -403,8 +403,8 @@ class Collection:
         if isinstance(query, np.ndarray) and query.ndim == 2 and query.shape[0] != 1:
             raise JointspaceError(f"a 2-D array of {query.shape[0]} rows is a batch of queries: use search_batch")
         node = self.where(where)
-        if not self.encoder.is_fitted and not len(self):
-            return []  # nothing written yet, so nothing the encoder could have learned from
+        if not self.encoder.is_fitted and not isinstance(query, np.ndarray | list | tuple) and not len(self):
+            return Hits()  # nothing written yet, so nothing the encoder could have learned from
         if mode == "dense":
             hits = Hits(self.store.search(self.embed_query(query, modality), k, node)[0])
             if explain:
