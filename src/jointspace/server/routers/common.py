@@ -31,7 +31,7 @@ def display_text(state: ServerState, fields: dict[str, Any]) -> str:
 def hit_out(state: ServerState, hit: Hit) -> HitOut:
     return HitOut(id=hit.id, score=round(float(hit.score), 6), fields=hit.fields,
                   text=display_text(state, hit.fields), media=media_of(hit.fields, state.media_dir),
-                  explain=hit.explain)
+                  explain=getattr(hit, "explain", None))
 
 
 def item_out(state: ServerState, record: dict[str, Any]) -> ItemOut:
