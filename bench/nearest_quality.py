@@ -6,7 +6,7 @@
 For each set (``jointspace.evaluate.short_text``), 5-fold stratified, the same folds for every method:
 ``nearest`` as ``jointspace nearest train`` fits it by default (space, k and vote chosen on the training
 part only), TF-IDF (words + word pairs, sublinear) + LinearSVC, and logistic regression on MiniLM vectors.
-Then the open set: 400 out-of-scope messages (WordNet glosses, or SMS / Rotten Tomatoes texts for the
+Then the open set: 200 out-of-scope messages (WordNet glosses, or SMS / Rotten Tomatoes texts for the
 WordNet sets), half to calibrate ``unknown`` with, half to measure; in-scope accuracy and out-of-scope
 rejection are reported separately. MiniLM vectors are computed once per text (kept under ``--cache``).
 """
@@ -35,10 +35,10 @@ def outliers_for(name: str, seed: int = 0) -> list[str]:
     if name.startswith("wordnet"):
         sms = list(sms_spam(with_meta=False)["text"].sample(200, random_state=seed))
         rt = list(rotten_tomatoes(per_class=100, seed=seed + 1)["text"].iloc[:200])
-        return sms + rt
+        return sms[:100] + rt[:100]
     glosses = [s.definition for s in wordnet_sample(200, seed=seed + 7)]
     other = sms_spam(with_meta=False) if name == "rt-intent" else rotten_tomatoes(per_class=100, seed=seed + 1)
-    return glosses + list(other["text"].sample(200, random_state=seed))
+    return glosses[:100] + list(other["text"].sample(100, random_state=seed))
 
 
 def minilm_logreg(vectors: np.ndarray, y: np.ndarray, folds: int, seed: int) -> float:

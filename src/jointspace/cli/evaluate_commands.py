@@ -166,9 +166,10 @@ def evaluate_alignment_command(
 @evaluate_app.command("recommend")
 def evaluate_recommend_command(
     dataset: str = typer.Option("movielens-100k", "--dataset", help=f"one of {RECOMMEND_DATASETS}"),
-    method: list[str] = typer.Option(None, "--method", help="popular, itemknn, content, behaviour, hybrid"),
+    method: list[str] = typer.Option(None, "--method",
+                                     help="popular, itemknn, content, als (or behaviour), ease, hybrid"),
     content_encoder: str = typer.Option("tfidf", "--content-encoder", help="text encoder for titles + genres"),
-    weights: str = typer.Option(None, "--weights", help="hybrid weights (default behaviour=1,text=0.1)"),
+    weights: str = typer.Option(None, "--weights", help="hybrid weights (default ease=1,behaviour=0.5,text=0.05)"),
     seed: int = typer.Option(0, "--seed"),
     validation: bool = typer.Option(False, "--validation", help="score on a split of the training part"),
     interactions: Path = typer.Option(None, "--interactions", help="your own interactions (user, item, optional "
@@ -253,7 +254,7 @@ def evaluate_classify(
     data: Path = typer.Argument(..., help="your labelled records (.jsonl, .csv, .tsv, .parquet)"),
     text: str = typer.Option("text", "--text"), label: str = typer.Option("label", "--label"),
     meta: list[str] = typer.Option(None, "--meta", help="metadata field (repeat); name:num or name:cat"),
-    encoder: str = typer.Option("tfidf", "--encoder"),
+    encoder: str = typer.Option("tfidf", "--encoder", help="encoder name (default tfidf: fast on any machine)"),
     param: list[str] = typer.Option(None, "--param", "-p", help=PARAM_HELP),
     model: str = typer.Option("logreg", "--model", help="logreg, svm or mlp"),
     folds: int = typer.Option(5, "--folds"), tune: bool = typer.Option(False, "--tune"),

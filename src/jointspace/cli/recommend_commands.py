@@ -85,6 +85,7 @@ def interactions(
     field: str = typer.Option("behaviour", "--field", help="name of the vector field to write"),
     factors: int = typer.Option(32, "--factors"),
     iterations: int = typer.Option(15, "--iterations"),
+    model: str = typer.Option("als", "--model", help="als (matrix factorisation) or ease (closed-form item model)"),
     replace: bool = typer.Option(False, "--replace", help="forget the interactions indexed before"),
 ) -> None:
     """Index user-item interactions: fit the behaviour model, store item vectors and the interactions."""
@@ -102,7 +103,7 @@ def interactions(
         col = Collection.open(collection)
         with progress_bar("fitting the behaviour model", None):
             report = col.add_interactions(clean, field=field, merge=not replace, factors=factors,
-                                          iterations=iterations)
+                                          iterations=iterations, model=model)
         col.close()
         console.print(f"[green]{collection}[/green]: {len(clean)} interactions read, field {field!r} holds "
                       f"{report.added + report.updated} item vectors; {len(skipped) + len(report.skipped)} skipped")

@@ -187,6 +187,16 @@ class SpaceEncoder(Encoder):
             self.coef_, self.intercept_, self.classes_ = saved
         return self.supervise(fused, proba)
 
+    def open_set_part(self, vectors: np.ndarray) -> np.ndarray:
+        """The part of space vectors that says how *familiar* a text is, for ``unknown``: the base encoder's
+        block of the supervised space as unit rows (class probabilities make every text look like some
+        class, and shared function words make TF-IDF find every English text a little familiar), else the
+        vectors themselves."""
+        if self.space != "supervised":
+            return vectors
+        assert self.base_ is not None
+        return l2_normalise(np.asarray(vectors)[:, : self.base_.dim])
+
     def project(self, base_vectors: np.ndarray, texts: list[str] | None = None) -> np.ndarray:
         """Space vectors from base vectors already at hand (``texts`` are needed for fusion)."""
         if self.space == "plain":

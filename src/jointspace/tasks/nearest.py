@@ -182,10 +182,10 @@ def train_nearest(data: Any, out_dir: str | Path, text_field: str = "text", labe
                          votes=VOTES if vote is None else (vote,))
     k, vote = int(choice["k"]), str(choice["vote"])
     threshold, out_best = None, None
-    best, _ = held_out_best(vectors, labels, k, folds, seed, vote)
+    familiar = enc.open_set_part(vectors)
+    best, _ = held_out_best(familiar, labels, k, folds, seed, vote)
     if outliers:
-        out_vectors = enc.encode(list(outliers))
-        out_best = (out_vectors @ vectors.T).max(axis=1)
+        out_best = (enc.open_set_part(enc.encode(list(outliers))) @ familiar.T).max(axis=1)
     if outliers or accept_rate is not None:
         threshold = calibrate_threshold(best, out_best, 0.95 if accept_rate is None else accept_rate)
     calibration = {
@@ -233,6 +233,7 @@ class NearestModel:
         self.k: int = self.manifest["k"]
         self.vote: str = self.manifest.get("vote", "similarity")
         self.threshold: float | None = self.manifest["threshold"]
+        self._familiar: np.ndarray | None = None
 
     def close(self) -> None:
         self.collection.close()
@@ -244,12 +245,15 @@ class NearestModel:
         for i in set(range(len(texts))) - set(good):
             results[i] = {"label": None, "score": None, "neighbours": [], "error": f"message {i + 1}: empty text"}
         text_field, label_field = self.manifest["text_field"], self.manifest["label_field"]
-        hits = self.collection.search_batch([texts[i] for i in good], k=self.k) if good else []
-        for i, row in zip(good, hits, strict=True):
+        queries = self.collection.embed_queries([texts[i] for i in good]) if good else np.zeros((0, 1))
+        hits = self.collection.search_batch(list(queries), k=self.k) if good else []
+        familiar = self._familiarity(queries) if good and self.threshold is not None else None
+        vote = self._vote()
+        for n, (i, row) in enumerate(zip(good, hits, strict=True)):
             sims = [h.score for h in row]
-            label, share = knn_vote(np.array(sims), [h.fields.get(label_field) for h in row], self.vote) \
+            label, share = knn_vote(np.array(sims), [h.fields.get(label_field) for h in row], vote) \
                 if row else (None, 0.0)
-            best = max(sims) if sims else -1.0
+            best = float(familiar[n]) if familiar is not None else (max(sims) if sims else -1.0)
             known = self.threshold is None or best >= self.threshold
             results[i] = {
                 "label": label if known else UNKNOWN,
@@ -258,6 +262,27 @@ class NearestModel:
                                 "similarity": round(h.score, 4)} for h in row[:neighbours]],
             }
         return results
+
+    def _vote(self) -> str:
+        """The chosen vote; ``softmax`` (the nearest examples decide) once examples of a label the supervised
+        space never saw were added: a new label has few examples, and k was chosen for the trained ones."""
+        known = getattr(self.collection.encoder, "classes_", None)
+        if known and set(self.manifest["labels"]) - set(known):
+            return "softmax"
+        return self.vote
+
+    def _familiarity(self, queries: np.ndarray) -> np.ndarray:
+        """Each query's best similarity to any stored example in the space's open-set part (what the
+        ``unknown`` threshold was calibrated on)."""
+        enc = self.collection.encoder
+        part = getattr(enc, "open_set_part", None)
+        if part is None or getattr(enc, "space", None) != "supervised":
+            if len(self.collection) == 0:
+                return np.full(len(queries), -1.0)
+            return np.asarray(queries @ self.collection.vectors(self.collection.ids()).T).max(axis=1)
+        if self._familiar is None or len(self._familiar) != len(self.collection):
+            self._familiar = part(self.collection.vectors(self.collection.ids()))
+        return (part(queries) @ self._familiar.T).max(axis=1)
 
     def add(self, data: Any, text_field: str | None = None, label_field: str | None = None) -> WriteReport:
         """New examples, searchable at once; nothing is refitted. Duplicates (same text and label) are skipped."""
@@ -340,12 +365,14 @@ def evaluate_nearest(texts: Sequence[str], labels: Sequence[Any], folds: int = 5
         if baseline:
             svc[te] = linear_svc_baseline(tr_texts, list(y[tr]), te_texts)
         if out_texts or accept_rate is not None:
-            held, _ = held_out_best(vectors, list(y[tr]), choice["k"], folds, seed, choice["vote"])
+            familiar = enc.open_set_part(vectors)
+            held, _ = held_out_best(familiar, list(y[tr]), choice["k"], folds, seed, choice["vote"])
+            best = (enc.open_set_part(te_vectors) @ familiar.T).max(axis=1)
             out_best = None
             if out_texts:
                 o_base = enc.encode_base(out_texts) if outlier_vectors is None else outlier_vectors
-                o_vectors = enc.project(o_base, out_texts)
-                out_best = (o_vectors @ vectors.T).max(axis=1)
+                o_vectors = enc.open_set_part(enc.project(o_base, out_texts))
+                out_best = (o_vectors @ familiar.T).max(axis=1)
             cut = calibrate_threshold(held, None if out_best is None else out_best[calib],
                                       0.95 if accept_rate is None else accept_rate)
             keep = best >= cut
