@@ -154,7 +154,7 @@ def test_serve_any_location(backend: str, tmp_path: Path, request: pytest.Fixtur
         location = f"{url}{'&' if '?' in url else '?'}table=surfaces"
     else:
         location = str(tmp_path / backend)
-    col = Collection.create(location, encoder="tfidf", shards=3 if backend == "sharded" else None,
+    col = Collection.create(location, encoder="tfidf", dim=512, shards=3 if backend == "sharded" else None,
                             overwrite=True)
     col.add(TEXTS)
     expected = [[h.id for h in col.search(q, k=3, where=w)] for q, w in

@@ -62,21 +62,11 @@ class SearchIn(BaseModel):
     alpha: float | None = Field(None, ge=0, le=1, description="hybrid: weight of the dense side; none = rank fusion")
     explain: bool = Field(False, description="say why each hit ranks where it does")
 
-    @field_validator("where")
-    @classmethod
-    def _finite(cls, value: Any) -> Any:
-        return check_finite(value, "where")
-
 
 class SimilarIn(BaseModel):
     id: str = Field(min_length=1, max_length=10_000)
     k: int = Field(10, ge=1, le=10_000)
     where: Where = None
-
-    @field_validator("where")
-    @classmethod
-    def _finite(cls, value: Any) -> Any:
-        return check_finite(value, "where")
 
 
 class RecordsIn(BaseModel):
