@@ -101,8 +101,8 @@ class EmbeddedStore:
         self.dim = int(manifest["encoder"]["dim"])
         self._db = db
         self._index: VectorIndex | None = None
-        self._rowids = np.zeros(0, dtype=np.int64)  # index position -> sqlite rowid
-        self._positions: dict[int, int] = {}  # sqlite rowid -> index position
+        # index position -> sqlite rowid; ascending (rowids only grow), so a rowid's position is a binary search
+        self._rowids = np.zeros(0, dtype=np.int64)
         self._generation = -1  # the generation the in-memory index reflects
         self._columns: ColumnCache | None = None  # the fields as columns, by index position
         self._catalog: flt.FieldCatalog | None = None
@@ -302,12 +302,20 @@ class EmbeddedStore:
         if index.kind == "hnsw":
             index.load_hnsw(self._hnsw_file(generation))
         self._rowids = rowids
-        self._positions = {int(rowid): pos for pos, rowid in enumerate(rowids.tolist())}
         self._index, self._generation = index, generation
         if self._columns_generation != generation:
             self._columns, self._catalog = None, None
         self._codes = None
         return index
+
+    def _positions_of(self, rowids: np.ndarray) -> np.ndarray:
+        """The index positions of sqlite rowids (-1 for a rowid the index does not hold)."""
+        rowids = np.asarray(rowids, dtype=np.int64)
+        if not len(self._rowids):
+            return np.full(len(rowids), -1, dtype=np.int64)
+        pos = np.searchsorted(self._rowids, rowids)
+        found = (pos < len(self._rowids)) & (self._rowids[np.minimum(pos, len(self._rowids) - 1)] == rowids)
+        return np.where(found, pos, -1).astype(np.int64)
 
     def _write_cache(self, name: str, generation: int, write: Any) -> None:
         """Write a derived cache file; a read-only directory or a full disk only costs the next open time."""
@@ -346,7 +354,7 @@ class EmbeddedStore:
                 fields = [_fields(r[1]) for r in rows]
                 for f in fields:
                     catalog.add(f)
-                chunks.append((np.array([self._positions[r[0]] for r in rows], dtype=np.int64), fields))
+                chunks.append((self._positions_of(np.array([r[0] for r in rows], dtype=np.int64)), fields))
             columns = ColumnCache.build(chunks)
             if whole:
                 cols, cat = columns, catalog
@@ -412,7 +420,8 @@ class EmbeddedStore:
         if index is None:
             return
         columns = self._columns if self._columns_generation == self._generation else None
-        gone = [self._positions.pop(r) for r, _ in removed if r in self._positions]
+        gone = self._positions_of(np.array([r for r, _ in removed], dtype=np.int64)) if removed else []
+        gone = [int(p) for p in gone if p >= 0 and index.alive[p]]
         if gone:
             index.remove(np.array(gone))
             if columns is not None and self._catalog is not None:
@@ -425,8 +434,6 @@ class EmbeddedStore:
             vectors = np.stack([v for v, _ in inserted.values()])
             positions = index.add(vectors)
             self._rowids = np.concatenate([self._rowids, np.fromiter(inserted, dtype=np.int64)])
-            for rowid, pos in zip(inserted, positions, strict=True):
-                self._positions[rowid] = int(pos)
             if columns is not None and self._catalog is not None:
                 new_fields = [f for _, f in inserted.values()]
                 columns.add(positions, new_fields)
