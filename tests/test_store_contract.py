@@ -272,3 +272,29 @@ def test_the_filter_language_means_the_same_on_every_backend(loc: str, backend: 
         assert len(c.search(vectors[0], k=100, where=big)) == len(RICH)
     finally:
         c.close()
+
+
+WORDY = [{"id": f"w{i}", "text": t, "kind": ["a", "b"][i % 2]} for i, t in enumerate([
+    "the zebra grazes on the savanna", "a violin concerto in D major", "quarterly revenue grew by ten percent",
+    "the zebra crossing near the school", "a cello sonata for beginners", "revenue forecasts for next year",
+    "savanna fires in the dry season", "the orchestra tuned their violins"])]
+
+
+def test_lexical_and_hybrid_search_on_every_backend(loc: str, backend: str) -> None:
+    """Words decide the lexical side; the same filter applies to both sides; every hit can say why."""
+    c = Collection.create(loc, encoder="tfidf", dim=256, index="flat", shards=3 if backend == "sharded" else None)
+    try:
+        assert c.add(WORDY).added == len(WORDY)
+        lexical = c.search("zebra", k=5, mode="lexical", explain=True)
+        assert {h.id for h in lexical} == {"w0", "w3"}
+        assert all("zebra" in h.explain["lexical"]["terms"] for h in lexical)
+        assert [h.id for h in c.search("zebra", k=5, mode="lexical", where="kind = b")] == ["w3"]
+        hybrid = c.search("violin revenue", k=4, mode="hybrid", explain=True)
+        assert len(hybrid) == 4 and {"w1", "w2"} <= {h.id for h in hybrid}
+        assert all("fused" in h.explain for h in hybrid)
+        assert all(h.fields["kind"] == "a" for h in c.search("violin revenue", k=3, mode="hybrid", where="kind = a"))
+        assert c.search("zzzz", k=3, mode="lexical") == []
+        c.delete("w0")
+        assert [h.id for h in c.search("zebra", k=5, mode="lexical")] == ["w3"]  # in the same commit
+    finally:
+        c.close()
