@@ -139,12 +139,10 @@ class LsaEncoder(VocabularyMixin, Encoder):
         seed: int = 0,
         spool_dir: str | None = None,
     ) -> None:
-        if dim < 1:
-            raise JointspaceError(f"lsa: dim must be at least 1, got {dim}")
-        self._dim = dim
+        self._dim = dim  # constructor arguments are stored as given; fit checks them
         self.lowercase = lowercase
         self.stop_words = stop_words
-        self.ngram_range = tuple(ngram_range)
+        self.ngram_range = ngram_range
         self.min_df = min_df
         self.max_df = max_df
         self.max_features = max_features
@@ -173,6 +171,8 @@ class LsaEncoder(VocabularyMixin, Encoder):
 
     def fit(self, items: Iterable[str], progress: Callable[[int], None] | None = None) -> LsaEncoder:
         """Learn the latent space from any iterable of texts (read once; see the module docstring)."""
+        if self.dim < 1:
+            raise JointspaceError(f"lsa: dim must be at least 1, got {self.dim}")
         if self.weighting not in WEIGHTINGS:
             raise JointspaceError(f"lsa: unknown weighting {self.weighting!r}; use one of {', '.join(WEIGHTINGS)}")
         with CountSpool(self._analyzer(), self.chunk_size, self.spool_dir) as spool:

@@ -68,12 +68,10 @@ class TfidfEncoder(Encoder):
         max_df: int | float = 1.0,
         sublinear_tf: bool = True,
     ) -> None:
-        if dim < 1:
-            raise JointspaceError(f"{self.name}: dim must be at least 1, got {dim}")
-        self._dim = dim
+        self._dim = dim  # constructor arguments are stored as given; fit checks them
         self.lowercase = lowercase
         self.stop_words = stop_words
-        self.ngram_range = tuple(ngram_range)
+        self.ngram_range = ngram_range
         self.min_df = min_df
         self.max_df = max_df
         self.sublinear_tf = sublinear_tf
@@ -92,7 +90,7 @@ class TfidfEncoder(Encoder):
         return CountVectorizer(
             lowercase=self.lowercase,
             stop_words=self.stop_words,
-            ngram_range=self.ngram_range,
+            ngram_range=tuple(self.ngram_range),
             min_df=1 if vocabulary else self.min_df,
             max_df=1.0 if vocabulary else self.max_df,
             max_features=None if vocabulary else self.dim,
@@ -101,6 +99,8 @@ class TfidfEncoder(Encoder):
         )
 
     def fit(self, items: Iterable[str]) -> TfidfEncoder:
+        if self.dim < 1:
+            raise JointspaceError(f"{self.name}: dim must be at least 1, got {self.dim}")
         texts = check_texts(items)
         if not texts:
             raise JointspaceError(f"{self.name}: cannot fit on an empty corpus")
