@@ -148,4 +148,4 @@ def score_pairs(pairs: PairSet, specs: Sequence[str]) -> list[dict[str, Any]]:
     return rows
 
 
-DEFAULT_SPECS = ("tfidf:dim=100000", "lsa", "lsa:weighting=tfidf", "minilm")
+DEFAULT_SPECS = ("tfidf:dim=100000", "lsa", "lsa:singular_power=2", "minilm")
