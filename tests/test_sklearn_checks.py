@@ -161,19 +161,9 @@ API_CHECKS = [check_estimator_cloneable, check_estimator_repr, check_estimator_t
               check_parameters_default_constructible, check_do_not_raise_errors_in_init_or_set_params]
 
 
-# minilm.py belongs to another change that moves its constructor checks to first use; until it lands
-# its constructor still refuses an unknown backend (the one check expected to fail, not strict)
-_PENDING = {("minilm", "check_do_not_raise_errors_in_init_or_set_params"),
-            ("minilm-onnx", "check_do_not_raise_errors_in_init_or_set_params")}
-
-
 @pytest.mark.parametrize("check", API_CHECKS, ids=[c.__name__ for c in API_CHECKS])
 @pytest.mark.parametrize("name", available())
-def test_api_checks_on_every_registry_encoder(name: str, check: Callable[[str, Any], None],
-                                              request: pytest.FixtureRequest) -> None:
-    if (name, check.__name__) in _PENDING:
-        request.applymarker(pytest.mark.xfail(reason="minilm validates in __init__ until its change lands",
-                                              strict=False))
+def test_api_checks_on_every_registry_encoder(name: str, check: Callable[[str, Any], None]) -> None:
     check(name, encoder(name))
 
 
