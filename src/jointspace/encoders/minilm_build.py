@@ -11,10 +11,11 @@ Steps (each one a model of its own, so the benchmark can say what each gives):
   definitions) and the embeddings stay in fp32. One scale per batch: a text's vector depends on the
   other texts of its batch (cosine 0.98-0.99 to itself alone), so this is kept for old collections only.
 - ``int8-row``: ``fused`` with every linear layer (attention QKV and output, both feed-forward
-  projections) int8, each activation row (one token) quantised on its own: per-row asymmetric uint8
-  (its own min and range) times per-channel int8 weights, the zero-point term added back exactly.
-  Nothing depends on the other rows, so a text's vector is the same alone or in any batch. Attention
-  runs as MultiHeadAttention on the int8-projected Q, K, V; embeddings and layer norms stay fp32.
+  projections) int8, each activation row (one token) quantised on its own scale: a text's vector is the
+  same alone or in any batch. Per-row asymmetric uint8 in general; symmetric int8 of the layer-norm output
+  minus the norm's shift for the feed-forward input; the GELU output shifted by its floor for the
+  feed-forward output (see ``quantise_rows``). Attention runs as MultiHeadAttention on the int8-projected
+  Q, K, V; embeddings, layer norms, GELU and softmax stay fp32.
 
 Nothing is fetched: the weights come from an installed package. Each model is written to a temporary
 file beside its final name and renamed into place (atomic), under a folder whose name is a version
@@ -38,7 +39,9 @@ from typing import Any
 from jointspace.errors import JointspaceError
 
 #: Bump when the build recipe changes: cached models of an older recipe are then rebuilt.
-RECIPE_VERSION = 3
+RECIPE_VERSION = 4
+#: GELU(x) = x * Phi(x) is never below -0.16997 (at x = -0.7518): the shift that makes its outputs >= 0.
+GELU_FLOOR = 0.17
 NUM_HEADS = 12
 HIDDEN_SIZE = 384
 INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
@@ -244,11 +247,20 @@ def _quantise_rows(source: Path) -> Callable[[str], Any]:
 def quantise_rows(model: Any, num_heads: int) -> Any:
     """Every MatMul with a constant weight, and the projections of every fused Attention, made int8 in place.
 
-    For an activation row x (one token) and weight W (K x N): s = (max x - min x) / 255, zero point
-    z = round(-min x / s), q = QuantizeLinear(x, s, z) in uint8 (one scale and zero point per row: axis 0 of
-    the rows), W = w_scale * Wq per output channel (int8, symmetric). Then x W ~ s * ((q Wq) * w_scale -
-    z * colsum(w_scale * Wq)): one MatMulIntegerToFloat and a rank-one correction. A fused Attention becomes
-    int8 QKV projection -> Split -> MultiHeadAttention (with the 2-D attention mask as key padding mask).
+    Weights: W = w_scale * Wq, int8, symmetric, one scale per output channel. Activations: one scale (and
+    zero point) per row, i.e. per token, from that row alone, so no other text of the batch can change it:
+
+    - in general (attention QKV and output projections): asymmetric uint8, s = (max x - min x) / 255,
+      z = round(-min x / s), q = QuantizeLinear(x, s, z) per row; x W ~ s * ((q Wq) w_scale - z colsum(W))
+      (MatMulIntegerToFloat and a rank-one correction);
+    - feed-forward input (a layer norm's output): x - beta (the norm's shift, per channel) is about symmetric,
+      so symmetric int8 per row (zero point 128) and no per-row correction: beta W is a constant, added to the
+      BiasGelu bias;
+    - feed-forward output (a GELU's output, never below -0.17): x + 0.17 >= 0, zero point 0, and the
+      constant -0.17 colsum(W) goes into the next SkipLayerNormalization's bias.
+
+    A fused Attention becomes int8 QKV projection -> Split -> MultiHeadAttention (the 2-D attention mask as
+    key padding mask).
     """
     import numpy as np
     from onnx import TensorProto, helper, numpy_helper
@@ -256,8 +268,14 @@ def quantise_rows(model: Any, num_heads: int) -> Any:
     graph = model.graph
     inits = {i.name: i for i in graph.initializer}
     masks = [n.output[0] for n in graph.node if n.op_type == "Cast" and n.input[0] == "attention_mask"]
+    producer = {out: n for n in graph.node for out in n.output}
+    consumers: dict[str, list[Any]] = {}
+    for n in graph.node:
+        for name in n.input:
+            consumers.setdefault(name, []).append(n)
     nodes: list[Any] = []
     added: list[Any] = []
+    bias_shift: dict[str, np.ndarray] = {}
 
     def const(name: str, value: np.ndarray) -> str:
         added.append(numpy_helper.from_array(value, name))
@@ -267,35 +285,90 @@ def quantise_rows(model: Any, num_heads: int) -> Any:
     one, zp_a, zp_b = (const("rq/one", np.array(1.0, np.float32)), const("rq/zp_a", np.array(0, np.uint8)),
                        const("rq/zp_b", np.array(0, np.int8)))
     c0, flat = const("rq/0", np.array(0.0, np.float32)), const("rq/flat", np.array([-1], np.int64))
+    c127, c128 = const("rq/127", np.array(127.0, np.float32)), const("rq/128", np.array(128.0, np.float32))
+    zp_128 = const("rq/zp_128", np.array(128, np.uint8))
 
     def node(op: str, inputs: list[str], output: str, domain: str = "", **attrs: Any) -> str:
         nodes.append(helper.make_node(op, inputs, [output], name=output, domain=domain, **attrs))
         return output
 
-    def row_matmul(x: str, weight: str, out: str) -> None:
+    def weights(weight: str, p: str) -> tuple[np.ndarray, str, str, int]:
         w = numpy_helper.to_array(inits[weight]).astype(np.float32)
         w_scale = (np.maximum(np.abs(w).max(axis=0), 1e-12) / 127.0).astype(np.float32)
         wq = np.clip(np.round(w / w_scale), -127, 127).astype(np.int8)
+        return wq.astype(np.float32) * w_scale, const(p + "wq", wq), const(p + "w_scale", w_scale), w.shape[0]
+
+    def per_row(x: str, scale: str, zero: str, k: int, p: str) -> str:
+        """uint8 rows of x: QuantizeLinear on the (rows, k) view, one scale and zero point per row."""
+        rows = const(p + "rows", np.array([-1, k], np.int64))
+        q = node("QuantizeLinear", [node("Reshape", [x, rows], p + "x2"), node("Reshape", [scale, flat], p + "s1"),
+                                    node("Reshape", [zero, flat], p + "z1")], p + "q2", axis=0)
+        return node("Reshape", [q, node("Shape", [x], p + "shape")], p + "q")
+
+    def fixed_zero(scale: str, value: str, p: str) -> str:
+        """A per-row uint8 zero point tensor holding ``value`` (shaped like the row scales)."""
+        return node("Cast", [node("Add", [node("Mul", [scale, c0], p + "z0"), value], p + "zf")], p + "z",
+                    to=TensorProto.UINT8)
+
+    def row_matmul(x: str, weight: str, out: str) -> None:
         p = f"rq/{len(added)}/"
-        colsum = const(p + "colsum", (wq.astype(np.float32) * w_scale).sum(axis=0).astype(np.float32))
-        wq_name, ws_name = const(p + "wq", wq), const(p + "w_scale", w_scale)
-        rows = const(p + "rows", np.array([-1, w.shape[0]], np.int64))
+        deq, wq_name, ws_name, k = weights(weight, p)
+        colsum = const(p + "colsum", deq.sum(axis=0).astype(np.float32))
         low = node("ReduceMin", [x], p + "min", axes=[-1], keepdims=1)
         high = node("ReduceMax", [x], p + "max", axes=[-1], keepdims=1)
         scale = node("Div", [node("Max", [node("Sub", [high, low], p + "span0"), eps], p + "span"), c255], p + "scale")
         zero = node("Clip", [node("Round", [node("Neg", [node("Div", [low, scale], p + "low_q")], p + "zp0")],
                                   p + "zp1"), c0, c255], p + "zp_f")
-        zero_u8 = node("Cast", [zero], p + "zp", to=TensorProto.UINT8)
-        q = node("QuantizeLinear", [node("Reshape", [x, rows], p + "x2"), node("Reshape", [scale, flat], p + "s1"),
-                                    node("Reshape", [zero_u8, flat], p + "zp1d")], p + "q2", axis=0)
-        q = node("Reshape", [q, node("Shape", [x], p + "shape")], p + "q")
+        q = per_row(x, scale, node("Cast", [zero], p + "zp", to=TensorProto.UINT8), k, p)
         y = node("MatMulIntegerToFloat", [q, wq_name, one, ws_name, zp_a, zp_b], p + "qw", domain="com.microsoft")
         correction = node("Mul", [node("Mul", [scale, zero], p + "s_zp"), colsum], p + "correction")
         node("Sub", [node("Mul", [y, scale], p + "y"), correction], out)
 
+    def centred_matmul(x: str, weight: str, out: str, shift: np.ndarray) -> np.ndarray:
+        """Symmetric per-row int8 of x - shift; returns shift @ W, the constant the caller adds to a bias."""
+        p = f"rq/{len(added)}/"
+        deq, wq_name, ws_name, k = weights(weight, p)
+        centred = node("Sub", [x, const(p + "shift", shift.astype(np.float32))], p + "centred")
+        top = node("ReduceMax", [node("Abs", [centred], p + "abs")], p + "top", axes=[-1], keepdims=1)
+        scale = node("Div", [node("Max", [top, eps], p + "top1"), c127], p + "scale")
+        q = per_row(centred, scale, fixed_zero(scale, c128, p), k, p)
+        y = node("MatMulIntegerToFloat", [q, wq_name, one, ws_name, zp_128, zp_b], p + "qw", domain="com.microsoft")
+        node("Mul", [y, scale], out)
+        return (shift @ deq).astype(np.float32)
+
+    def offset_matmul(x: str, weight: str, out: str, offset: float) -> np.ndarray:
+        """Per-row uint8 of x + offset (x >= -offset), zero point 0; returns -offset colsum(W) for a bias."""
+        p = f"rq/{len(added)}/"
+        deq, wq_name, ws_name, k = weights(weight, p)
+        shifted = node("Add", [x, const(p + "offset", np.array(offset, np.float32))], p + "shifted")
+        top = node("ReduceMax", [shifted], p + "top", axes=[-1], keepdims=1)
+        scale = node("Div", [node("Max", [top, eps], p + "top1"), c255], p + "scale")
+        q = per_row(shifted, scale, fixed_zero(scale, c0, p), k, p)
+        y = node("MatMulIntegerToFloat", [q, wq_name, one, ws_name, zp_a, zp_b], p + "qw", domain="com.microsoft")
+        node("Mul", [y, scale], out)
+        return (-offset * deq.sum(axis=0)).astype(np.float32)
+
+    def layer_norm_shift(x: str) -> np.ndarray | None:
+        made_by = producer.get(x)
+        index = {"SkipLayerNormalization": 3, "EmbedLayerNormalization": 6}.get(made_by.op_type if made_by else "")
+        return None if index is None else numpy_helper.to_array(inits[made_by.input[index]]).astype(np.float32)
+
+    def only_consumer(name: str, op: str) -> Any:
+        users = consumers.get(name, [])
+        return users[0] if len(users) == 1 and users[0].op_type == op else None
+
     for old in graph.node:
         if old.op_type == "MatMul" and old.input[1] in inits:
-            row_matmul(old.input[0], old.input[1], old.output[0])
+            x, weight, out = old.input[0], old.input[1], old.output[0]
+            shift, gelu = layer_norm_shift(x), only_consumer(out, "BiasGelu")
+            made_by, skip_norm = producer.get(x), only_consumer(out, "SkipLayerNormalization")
+            if shift is not None and gelu is not None:  # feed-forward input
+                bias_shift[gelu.input[1]] = centred_matmul(x, weight, out, shift)
+            elif made_by is not None and made_by.op_type == "BiasGelu" and skip_norm is not None \
+                    and len(skip_norm.input) > 4:  # feed-forward output
+                bias_shift[skip_norm.input[4]] = offset_matmul(x, weight, out, GELU_FLOOR)
+            else:
+                row_matmul(x, weight, out)
         elif old.op_type == "Attention":
             if len(masks) != 1:
                 raise JointspaceError("per-row int8: expected one Cast of attention_mask in the fused graph")
@@ -311,6 +384,9 @@ def quantise_rows(model: Any, num_heads: int) -> Any:
                                           num_heads=num_heads))
         else:
             nodes.append(old)
+    for name, extra in bias_shift.items():
+        inits[name].CopyFrom(numpy_helper.from_array(numpy_helper.to_array(inits[name]).astype(np.float32) + extra,
+                                                     name))
     del graph.node[:]
     graph.node.extend(nodes)
     used = {i for n in graph.node for i in n.input}
