@@ -40,7 +40,7 @@ from common import encoded  # noqa: E402
 
 CACHE = Path(os.environ.get("JOINTSPACE_CACHE", Path.home() / ".cache" / "jointspace")) / "bench-hybrid"
 DEPTH = 100
-ALPHAS = (0.3, 0.5, 0.7)
+ALPHAS = (0.3, 0.5, 0.7, 0.9)
 SETS = ("wordnet-gloss", "rt-plots", "wordnet-names")
 
 

@@ -98,6 +98,9 @@ def test_bm25_equals_the_formula(db: sqlite3.Connection, corpus: dict[int, str])
         assert [h.rowid for h in ours] == [r for r, _, _ in theirs], q
         assert np.allclose([h.score for h in ours], [s for _, s, _ in theirs], rtol=1e-9, atol=1e-12), q
         assert [sorted(h.terms) for h in ours] == [sorted(t) for _, _, t in theirs], q
+        bare = lex.search(db, q, 10, with_terms=False)
+        assert [(h.rowid, h.score) for h in bare] == [(h.rowid, h.score) for h in ours]
+        assert all(h.terms == [] for h in bare)
         checked += len(ours)
     assert checked > 100
 

@@ -161,8 +161,12 @@ class LexicalIndex:
 
     # -- search -----------------------------------------------------------------------------------
     def search(self, db: sqlite3.Connection, query: str, k: int,
-               allowed_rowids: np.ndarray | Sequence[int] | None = None) -> list[LexicalHit]:
+               allowed_rowids: np.ndarray | Sequence[int] | None = None, with_terms: bool = True
+               ) -> list[LexicalHit]:
         """The ``k`` best rows by BM25 for any of the query's terms, among ``allowed_rowids`` when given.
+
+        ``with_terms=False`` leaves ``LexicalHit.terms`` empty and saves one small query per term (the
+        matched terms are for ``explain``).
 
         The restriction is part of the ranking query, so ``k`` hits come back whenever ``k`` allowed rows
         contain a query term.
@@ -197,6 +201,8 @@ class LexicalIndex:
                 found = found[:k]
         if not found:
             return []
+        if not with_terms:
+            return [LexicalHit(int(rowid), float(score)) for rowid, score in found]
         matched = self.matched_terms(db, [r[0] for r in found], terms)
         return [LexicalHit(int(rowid), float(score), matched[int(rowid)]) for rowid, score in found]
 
