@@ -415,7 +415,7 @@ class Collection:
             raise JointspaceError(f"{mode} search needs a text query (the lexical side matches words)")
         require(self.store, LEXICAL, f"{mode} search")
         if mode == "lexical":
-            hits = Hits(self.store.lexical_search(query, k, node))
+            hits = Hits(self.store.lexical_search(query, k, node, with_terms=explain))
             for rank, hit in enumerate(hits, start=1):
                 terms = (hit.explain or {}).get("terms", [])
                 hit.explain = {"lexical": {"score": round(hit.score, 6), "rank": rank, "terms": terms}} \
@@ -425,7 +425,7 @@ class Collection:
 
         depth = max(HYBRID_DEPTH * k, 50)
         dense = self.store.search(self.embed_query(query, "text"), depth, node)[0]
-        lexical = self.store.lexical_search(query, depth, node)
+        lexical = self.store.lexical_search(query, depth, node, with_terms=explain)
         by_id = {h.id: h for h in [*lexical, *dense]}
         fused = fuse([(h.id, h.score) for h in dense],
                      [(h.id, h.score, (h.explain or {}).get("terms", [])) for h in lexical],

@@ -249,19 +249,8 @@ class BehaviourEncoder(Encoder):
         """
         self._check_fitted()
         assert self.item_factors_ is not None
-        rows, cols, vals = [], [], []
-        for u, history in enumerate(histories):
-            ws = weights[u] if weights is not None else [1.0] * len(history)
-            seen: dict[int, float] = {}
-            for item, w in zip(history, ws, strict=True):
-                pos = self._item_pos.get(str(item))
-                if pos is not None:
-                    seen[pos] = float(w)
-            rows += [u] * len(seen)
-            cols += list(seen)
-            vals += list(seen.values())
-        weights_arr = np.array(vals, dtype=np.float64)
-        conf = sp.csr_matrix((self.alpha * weights_arr, (rows, cols)),
+        rows, cols, vals = self._history_cells(histories, weights)
+        conf = sp.csr_matrix((self.alpha * np.array(vals, dtype=np.float64), (rows, cols)),
                              shape=(len(histories), len(self.item_factors_)))
         fixed = self.item_factors_.astype(np.float64)
         gram = fixed.T @ fixed + self.regularization * np.eye(self.factors)
@@ -274,6 +263,24 @@ class BehaviourEncoder(Encoder):
             sub = fixed[idx]
             out[u] = np.linalg.solve(gram + (sub.T * c) @ sub, (sub.T * (1 + c)).sum(axis=1))
         return out
+
+    def _history_cells(self, histories: Sequence[Sequence[str]], weights: Sequence[Sequence[float]] | None
+                       ) -> tuple[list[int], list[int], list[float]]:
+        """(profile, item position, weight) cells of liked items the model knows (a repeat keeps the last)."""
+        rows: list[int] = []
+        cols: list[int] = []
+        vals: list[float] = []
+        for u, history in enumerate(histories):
+            ws = weights[u] if weights is not None else [1.0] * len(history)
+            seen: dict[int, float] = {}
+            for item, w in zip(history, ws, strict=True):
+                pos = self._item_pos.get(str(item))
+                if pos is not None:
+                    seen[pos] = float(w)
+            rows += [u] * len(seen)
+            cols += list(seen)
+            vals += list(seen.values())
+        return rows, cols, vals
 
     def score(self, user_vectors: np.ndarray, item_ids: Sequence[str]) -> np.ndarray:
         """Preference scores ``u . y`` of each user for each item; NaN for items without interactions."""
@@ -293,17 +300,7 @@ class BehaviourEncoder(Encoder):
             return self.score(self.fold_in(histories, weights), item_ids)
         self._check_fitted()
         assert self.item_weights_ is not None
-        rows, cols, vals = [], [], []
-        for u, history in enumerate(histories):
-            ws = weights[u] if weights is not None else [1.0] * len(history)
-            seen: dict[int, float] = {}
-            for item, w in zip(history, ws, strict=True):
-                pos = self._item_pos.get(str(item))
-                if pos is not None:
-                    seen[pos] = float(w)
-            rows += [u] * len(seen)
-            cols += list(seen)
-            vals += list(seen.values())
+        rows, cols, vals = self._history_cells(histories, weights)
         x = sp.csr_matrix((np.array(vals, dtype=np.float32), (rows, cols)),
                           shape=(len(histories), len(self.item_weights_)))
         pos = np.array([self._item_pos.get(str(t), -1) for t in item_ids], dtype=np.int64)

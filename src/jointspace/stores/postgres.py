@@ -392,7 +392,7 @@ class PostgresStore:
         return [r[0] for r in self._conn.execute(self._q("SELECT id FROM {t} WHERE " + cond + " ORDER BY seq"),
                                                  params)]
 
-    def lexical_search(self, query: str, k: int, where: Any = None) -> list[Hit]:
+    def lexical_search(self, query: str, k: int, where: Any = None, with_terms: bool = True) -> list[Hit]:
         """The k best items by PostgreSQL full-text rank among those passing ``where`` (the tsvector column
         is added and filled on first use for tables written before it existed)."""
         from jointspace.stores import pg_lexical

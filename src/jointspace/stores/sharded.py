@@ -163,10 +163,10 @@ class ShardedStore:
     def ids_where(self, where: Any) -> list[str]:
         return [i for s in self.shards for i in s.ids_where(where)]
 
-    def lexical_search(self, query: str, k: int, where: Any = None) -> list[Hit]:
+    def lexical_search(self, query: str, k: int, where: Any = None, with_terms: bool = True) -> list[Hit]:
         """Each shard's BM25 top k, merged by score (each shard scores with its own term statistics: with
         ids spread evenly by hash they agree closely with one collection's)."""
-        per_shard = list(self._pool.map(lambda s: s.lexical_search(query, k, where), self.shards))
+        per_shard = list(self._pool.map(lambda s: s.lexical_search(query, k, where, with_terms), self.shards))
         return merge_top_k(per_shard, k)
 
     def ensure_lexical(self, progress: Any = None) -> bool:

@@ -504,7 +504,7 @@ class EmbeddedStore:
                 scores, positions = index.search(queries, k, allowed)
             return [self._hits(s, p) for s, p in zip(scores, positions, strict=True)]
 
-    def lexical_search(self, query: str, k: int, where: Any = None) -> list[Hit]:
+    def lexical_search(self, query: str, k: int, where: Any = None, with_terms: bool = True) -> list[Hit]:
         """The k best items by BM25 (SQLite FTS5) among those passing ``where``; each hit's ``explain`` names
         the query terms it matched. A collection written before the lexical index existed gets it built
         here, once, in one write transaction."""
@@ -518,7 +518,7 @@ class EmbeddedStore:
                 if not mask.any():
                     return []
                 allowed = self._rowids[np.flatnonzero(mask)]
-            found = LEXICAL_INDEX.search(db, query, k, allowed_rowids=allowed)
+            found = LEXICAL_INDEX.search(db, query, k, allowed_rowids=allowed, with_terms=with_terms)
             if not found:
                 return []
             rowids = [h.rowid for h in found]
