@@ -55,7 +55,7 @@ class Collection:
     def create(cls, location: str | Path, encoder: str | Encoder = "minilm", fields: Iterable[str] = ("text",),
                id_field: str = "id", index: str | dict[str, Any] | None = None, overwrite: bool = False,
                media: dict[str, str] | None = None, shards: int | None = None, quantize: str | None = None,
-               rescore: int = 4, durable: bool | None = None, **encoder_params: Any) -> Collection:
+               rescore: int | None = None, durable: bool | None = None, **encoder_params: Any) -> Collection:
         """A new, empty collection at ``location`` embedding ``fields`` with ``encoder``.
 
         ``location``: a directory (embedded; with ``shards=N`` a directory of N shards) or a
@@ -66,7 +66,7 @@ class Collection:
         embedded together into one vector. ``durable``: see ``open``.
         ``quantize`` ("int8" or "binary", flat index in a directory) keeps
         compact codes in memory for the search and rescores the best ``rescore * k`` candidates exactly
-        from the float32 vectors (the truth, in SQLite).
+        from the float32 vectors (the truth, in SQLite); ``rescore`` defaults to 4 for int8, 10 for binary.
         """
         enc = make_encoder(encoder, **encoder_params) if isinstance(encoder, str) else encoder
         fields = [fields] if isinstance(fields, str) else list(fields)
@@ -84,7 +84,9 @@ class Collection:
         if quantize:
             if is_database_url(location) or manifest["index"]["kind"] != "flat":
                 raise JointspaceError("quantize applies to the flat index of a collection directory")
-            manifest["index"].update(quantize=quantize, rescore=int(rescore))
+            # the best rescore * k candidates by code are rescored exactly: 4x keeps int8 at recall@10 >= 0.999,
+            # binary needs 10x for >= 0.95 (docs/benchmarks.md, "Search core")
+            manifest["index"].update(quantize=quantize, rescore=int(rescore or (10 if quantize == "binary" else 4)))
         if media:
             manifest["media"] = dict(media)
         store = create_store(location, manifest, enc, shards=shards, overwrite=overwrite, durable=durable)
