@@ -19,7 +19,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from _media import CHINA, FLOWER
+from _media import CHINA, FLOWER, make_video
 from _pgserver import postgres_server
 from server_support import ThreadedServer, free_port
 from typer.testing import CliRunner
@@ -94,6 +94,14 @@ def test_image_query_on_the_joint_folder_same_everywhere(mixed: Path, mixed_serv
                          data={"k": "2"}, timeout=60)
     assert res.status_code == 200, res.text
     assert res.json()["hits"][0]["id"] == "goodbye.wav"
+    from PIL import Image
+
+    clip = make_video(mixed.parent / "query.mp4", [Image.open(FLOWER), Image.open(FLOWER)])
+    with open(clip, "rb") as fh:  # every modality the joint encoder takes can be uploaded, video too
+        res = httpx.post(f"{mixed_server}/search/upload", files={"file": ("clip.mp4", fh, "video/mp4")},
+                         data={"k": "3"}, timeout=120)
+    assert res.status_code == 200, res.text
+    assert res.json()["modality"] == "video" and res.json()["hits"][0]["id"] == "flower.jpg"
 
 
 def test_the_page_searches_the_joint_folder_by_text_and_by_image(mixed: Path, mixed_server: str) -> None:

@@ -15,7 +15,7 @@ HEAD_BYTES = 64
 
 @dataclass(frozen=True)
 class Sniffed:
-    modality: str  # "image", "audio" or "text"
+    modality: str  # "image", "audio", "video" or "text"
     mime: str
     suffix: str
 
@@ -37,9 +37,14 @@ SIGNATURES: list[tuple[object, Sniffed]] = [
     (lambda h: h[:4] == b"OggS", Sniffed("audio", "audio/ogg", ".ogg")),
     (lambda h: h[:3] == b"ID3" or (len(h) > 1 and h[0] == 0xFF and h[1] & 0xE6 in (0xE2, 0xE4, 0xE6)),
      Sniffed("audio", "audio/mpeg", ".mp3")),
+    (lambda h: h[4:8] == b"ftyp" and h[8:11] in (b"M4A", b"M4B"), Sniffed("audio", "audio/mp4", ".m4a")),
+    (lambda h: h[4:8] == b"ftyp", Sniffed("video", "video/mp4", ".mp4")),
+    (lambda h: h[:4] == b"\x1aE\xdf\xa3", Sniffed("video", "video/webm", ".webm")),
+    (lambda h: _riff(h, b"AVI "), Sniffed("video", "video/x-msvideo", ".avi")),
 ]
 TEXT = Sniffed("text", "text/plain", ".txt")
-ACCEPTED = "images (JPEG, PNG, GIF, WebP, BMP, TIFF), audio (WAV, FLAC, OGG, MP3) or UTF-8 text"
+ACCEPTED = ("images (JPEG, PNG, GIF, WebP, BMP, TIFF), audio (WAV, FLAC, OGG, MP3, M4A), video (MP4, WebM, AVI) "
+            "or UTF-8 text")
 
 
 def sniff(head: bytes) -> Sniffed | None:
@@ -73,7 +78,7 @@ def identify(fh: BinaryIO, declared: str | None, name: str = "upload") -> Sniffe
         raise ApiError(415, f"{name}: unrecognised file content; send {ACCEPTED}")
     declared = (declared or "").split(";")[0].strip().lower()
     declared_family = declared.split("/")[0]
-    if declared_family in ("image", "audio", "text") and declared_family != kind.modality:
+    if declared_family in ("image", "audio", "video", "text") and declared_family != kind.modality:
         raise ApiError(415, f"{name}: declared as {declared} but its content is {kind.mime}")
     return kind
 
