@@ -310,6 +310,11 @@ def check(
     from jointspace.stores.sharded import SHARDS_FILE
 
     def body() -> None:
+        from jointspace.stores import is_database_url
+
+        if is_database_url(collection):
+            raise JointspaceError("check reads a collection directory; for PostgreSQL use the server's own tools "
+                                  "(amcheck, pg_dump), which see what jointspace cannot")
         path = Path(collection)
         if (path / SHARDS_FILE).exists():
             rows = [(f"{shard.name}: {what}", status, detail) for shard in sorted(path.glob("shard-*"))
