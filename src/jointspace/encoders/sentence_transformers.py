@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from jointspace.cache import cache_dir
 from jointspace.encoders.base import Encoder
 from jointspace.errors import FormatError, JointspaceError
 
@@ -34,12 +35,6 @@ EXPORT_VERSION = 1
 ONNX_MODULES = ("Transformer", "Pooling", "Normalize")
 POOLING_MODES = ("cls", "max", "mean", "mean_sqrt_len_tokens", "weightedmean", "lasttoken")
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".onnx", ".h5", ".msgpack")
-
-
-def _cache_dir() -> Path:
-    from jointspace.evaluate.fetch import cache_dir
-
-    return cache_dir()
 
 
 def model_checksum(folder: Path) -> str:
@@ -98,7 +93,7 @@ def _saved_object(model: Any) -> Path:
     import shutil
     import tempfile
 
-    root = _cache_dir() / "st-models"
+    root = cache_dir() / "st-models"
     root.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".saving-", dir=root))
     try:
@@ -258,7 +253,7 @@ def exported_model(folder: Path, checksum: str) -> Path:
     """The ONNX body of the model in ``folder``, exported once into the cache (under the folder's checksum)."""
     from jointspace.encoders.minilm_build import _locked, _quiet, _write_atomic, announce, version_key
 
-    out_dir = _cache_dir() / "st-onnx" / f"{checksum[:24]}-e{EXPORT_VERSION}-{version_key()}"
+    out_dir = cache_dir() / "st-onnx" / f"{checksum[:24]}-e{EXPORT_VERSION}-{version_key()}"
     target = out_dir / "model.onnx"
     if target.exists():
         return target
