@@ -341,13 +341,9 @@ class Collection:
         if vector.ndim != 1:
             raise JointspaceError(f"a query vector must be one row; got shape {vector.shape} (use search_batch "
                                   "for several queries)")
-        if vector.shape[0] != self.encoder.dim:
-            raise JointspaceError(f"query vector of dim {vector.shape[0]}; this collection holds "
-                                  f"dim {self.encoder.dim}")
-        if not np.isfinite(vector).all():
-            raise JointspaceError("query vector holds NaN or infinite values")
-        if not np.abs(vector).sum():
-            raise JointspaceError("query vector is all zero: it has no direction to search in")
+        problem = _vector_problem(vector, self.encoder.dim)
+        if problem:
+            raise JointspaceError(f"query {problem}")
         return l2_normalise(vector[None, :])
 
     def _embed_bytes(self, data: bytes, modality: str | None) -> np.ndarray:
@@ -383,10 +379,7 @@ class Collection:
         if result.errors:
             position, reason = next(iter(result.errors.items()))
             raise ItemError("query" if len(items) == 1 else f"query {position}", reason)
-        vectors = result.vectors
-        if not np.isfinite(vectors).all():
-            raise JointspaceError("the query's vector is not finite")
-        return vectors
+        return result.vectors  # encode_each rejected any vector that is not finite
 
     # -- search -------------------------------------------------------------------------------------
     def search(self, query: Any, k: int = 10, where: dict[str, Any] | str | None = None,
@@ -603,9 +596,9 @@ class Collection:
         if batch and batch[0][1] is not None:  # precomputed vectors
             for item_id, fields, vector, _ in good:
                 arr = np.asarray(vector, dtype=np.float32).reshape(-1)
-                if arr.shape[0] != self.encoder.dim or not np.isfinite(arr).all() or not np.abs(arr).sum():
-                    report.skipped.append(Skipped(f"id {item_id!r}", f"vector of dim {arr.shape[0]}, not finite or "
-                                                  f"all zero; this collection holds dim {self.encoder.dim}"))
+                problem = _vector_problem(arr, self.encoder.dim)
+                if problem:
+                    report.skipped.append(Skipped(f"id {item_id!r}", problem))
                     continue
                 rows.append(Row(item_id, fields, l2_normalise(arr[None, :])[0], replace=replace or item_id in seen))
         else:
@@ -636,9 +629,9 @@ class Collection:
             rows = []
             for i in range(start, min(start + chunk, len(ids))):
                 item_id = str(ids[i]) if ids[i] is not None else ""
-                if not item_id.strip() or not np.isfinite(vectors[i]).all() or not np.abs(vectors[i]).sum():
-                    report.skipped.append(Skipped(f"id {item_id!r}", "empty id, or a vector that is not finite "
-                                                  "or all zero"))
+                problem = "empty id" if not item_id.strip() else _vector_problem(vectors[i], None)
+                if problem:
+                    report.skipped.append(Skipped(f"id {item_id!r}", problem))
                     continue
                 rows.append(Row(item_id, dict(fields[i]), l2_normalise(vectors[i][None, :])[0], replace=True))
             if rows:
@@ -703,9 +696,7 @@ class Collection:
                 report.skipped.append(Skipped(f"id {item_id!r}", "no such item in the collection"))
                 continue
             arr = np.asarray(vector, dtype=np.float32).reshape(-1)
-            reason = (f"vector of dim {arr.shape[0]}, the field holds dim {dim}" if dim is not None and
-                      arr.shape[0] != dim else "vector has NaN or infinite values" if not np.isfinite(arr).all()
-                      else "all-zero vector" if not np.abs(arr).sum() else None)
+            reason = _vector_problem(arr, dim, holder=f"the field {name!r}")
             if reason:
                 report.skipped.append(Skipped(f"id {item_id!r}", reason))
                 continue
@@ -829,12 +820,21 @@ def _is_many(ids: Any) -> bool:
         hasattr(ids, "__iter__") and not isinstance(ids, str | bytes | dict) and not np.isscalar(ids))
 
 
-def _id_text(value: Any, error: type[Exception] = KeyError) -> str:
-    """Ids are strings or integers; an integer id is stored as its decimal string."""
+def _vector_problem(vector: np.ndarray, dim: int | None, holder: str = "this collection") -> str | None:
+    """Why a vector cannot be stored or searched by (None when it can): its size, a NaN, or no direction."""
+    if dim is not None and vector.shape[0] != dim:
+        return f"vector of dim {vector.shape[0]}; {holder} holds dim {dim}"
+    if not np.isfinite(vector).all():
+        return "vector holds NaN or infinite values"
+    if not np.abs(vector).sum():
+        return "vector is all zero: it has no direction to search in"
+    return None
+
+
+def _id_text(value: Any) -> str:
+    """An id to read or delete by: a string, or an integer as its decimal string (as writes store it)."""
     if isinstance(value, bool) or not isinstance(value, str | int | np.integer):
-        raise (ItemError(f"id {value!r}", f"an id must be a string or an integer, not {type(value).__name__}")
-               if error is ItemError else JointspaceError(f"an id must be a string or an integer, not "
-                                                          f"{type(value).__name__} {value!r}"))
+        raise JointspaceError(f"an id must be a string or an integer, not {type(value).__name__} {value!r}")
     return str(int(value)) if not isinstance(value, str) else value
 
 
