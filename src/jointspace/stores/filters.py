@@ -856,7 +856,43 @@ def _sql_number(value: int | float) -> int | float:
     return value
 
 
-class _SqliteCompiler:
+class _SqlCompiler:
+    """The logic every SQL dialect shares: and/or/not, null tests, != as not =, not in as not in. A dialect
+    says how to read a field's JSON type and how to compare, test membership and containment."""
+
+    params: list[Any]
+
+    def compile(self, node: Node) -> str:
+        if isinstance(node, And | Or):
+            joiner = " AND " if isinstance(node, And) else " OR "
+            return "(" + joiner.join(self.compile(i) for i in node.items) + ")"
+        if isinstance(node, Not):
+            return f"(NOT {self.compile(node.item)})"
+        if isinstance(node, IsNull):
+            return f"({self.type_of(node.field)} {'NOT ' if node.negate else ''}IN ('', 'null'))"
+        if isinstance(node, Compare):
+            if node.op == "!=":
+                return f"(NOT {self.compile(Compare(node.field, '=', node.value))})"
+            return self.equal_or_order(node.field, node.op, node.value)
+        if isinstance(node, In):
+            sql = self.in_(node)
+            return f"(NOT {sql})" if node.negate else sql
+        return self.contains(node)
+
+    def type_of(self, field: str) -> str:
+        raise NotImplementedError
+
+    def equal_or_order(self, field: str, op: str, value: Scalar) -> str:
+        raise NotImplementedError
+
+    def in_(self, node: In) -> str:
+        raise NotImplementedError
+
+    def contains(self, node: Contains) -> str:
+        raise NotImplementedError
+
+
+class _SqliteCompiler(_SqlCompiler):
     def __init__(self, column: str) -> None:
         self.doc = sqlite_document(column)
         self.params: list[Any] = []
@@ -882,23 +918,6 @@ class _SqliteCompiler:
         self.params.append(_sql_number(value) if isinstance(value, int | float) and not isinstance(value, bool)
                            else value)
         return "?"
-
-    def compile(self, node: Node) -> str:
-        if isinstance(node, And | Or):
-            joiner = " AND " if isinstance(node, And) else " OR "
-            return "(" + joiner.join(self.compile(i) for i in node.items) + ")"
-        if isinstance(node, Not):
-            return f"(NOT {self.compile(node.item)})"
-        if isinstance(node, IsNull):
-            return f"({self.type_of(node.field)} {'NOT ' if node.negate else ''}IN ('', 'null'))"
-        if isinstance(node, Compare):
-            if node.op == "!=":
-                return f"(NOT {self.compile(Compare(node.field, '=', node.value))})"
-            return self.equal_or_order(node.field, node.op, node.value)
-        if isinstance(node, In):
-            sql = self.in_(node)
-            return f"(NOT {sql})" if node.negate else sql
-        return self.contains(node)
 
     def equal_or_order(self, field: str, op: str, value: Scalar) -> str:
         if isinstance(value, bool):
@@ -955,7 +974,7 @@ def to_sqlite(node: Node | str | dict[str, Any] | None, column: str = "fields") 
 
 # ---------------------------------------------------------------------------------------------- PostgreSQL
 
-class _PostgresCompiler:
+class _PostgresCompiler(_SqlCompiler):
     def __init__(self, column: str) -> None:
         self.column = _sql_column(column)
         self.params: list[Any] = []
@@ -974,23 +993,6 @@ class _PostgresCompiler:
     def bind(self, value: Any, cast: str) -> str:
         self.params.append(value)
         return f"%s::{cast}"
-
-    def compile(self, node: Node) -> str:
-        if isinstance(node, And | Or):
-            joiner = " AND " if isinstance(node, And) else " OR "
-            return "(" + joiner.join(self.compile(i) for i in node.items) + ")"
-        if isinstance(node, Not):
-            return f"(NOT {self.compile(node.item)})"
-        if isinstance(node, IsNull):
-            return f"({self.type_of(node.field)} {'NOT ' if node.negate else ''}IN ('', 'null'))"
-        if isinstance(node, Compare):
-            if node.op == "!=":
-                return f"(NOT {self.compile(Compare(node.field, '=', node.value))})"
-            return self.equal_or_order(node.field, node.op, node.value)
-        if isinstance(node, In):
-            sql = self.in_(node)
-            return f"(NOT {sql})" if node.negate else sql
-        return self.contains(node)
 
     def equal_or_order(self, field: str, op: str, value: Scalar) -> str:
         if isinstance(value, bool):
