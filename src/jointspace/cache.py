@@ -19,6 +19,7 @@ import sys
 import tarfile
 import tempfile
 import zipfile
+from functools import lru_cache
 from pathlib import Path
 
 from jointspace.errors import JointspaceError
@@ -31,6 +32,14 @@ def cache_dir() -> Path:
 
 
 def sha256(path: Path) -> str:
+    """The file's sha256, read once per (path, size, modification time): model files are checked on every
+    load, and hashing hundreds of MB each time would dominate."""
+    stat = Path(path).stat()
+    return _sha256(str(path), stat.st_size, stat.st_mtime)
+
+
+@lru_cache(maxsize=256)
+def _sha256(path: str, size: int, mtime: float) -> str:  # size and mtime key the cache
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):

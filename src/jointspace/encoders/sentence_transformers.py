@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from jointspace.cache import cache_dir
+from jointspace.cache import cache_dir, sha256
 from jointspace.encoders.base import Encoder
 from jointspace.errors import FormatError, JointspaceError
 
@@ -43,18 +43,8 @@ def model_checksum(folder: Path) -> str:
         part.startswith(".") for part in p.relative_to(folder).parts) and p.name.lower() != "readme.md")
     digest = hashlib.sha256()
     for path in files:
-        stat = path.stat()
         digest.update(str(path.relative_to(folder)).encode() + b"\0")
-        digest.update(_file_sha(str(path), stat.st_size, stat.st_mtime).encode())
-    return digest.hexdigest()
-
-
-@lru_cache(maxsize=256)
-def _file_sha(path: str, size: int, mtime: float) -> str:  # size and mtime key the cache
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
+        digest.update(sha256(path).encode())
     return digest.hexdigest()
 
 
