@@ -127,7 +127,7 @@ def lsa_worker(method: str, k: int) -> dict[str, Any]:
 
 
 def _robust(enc: Any, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    from jointspace.evaluate.classic_tasks import encode_robust
+    from jointspace.encoders.robust import encode_robust
 
     return encode_robust(enc, texts)
 

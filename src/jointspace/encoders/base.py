@@ -211,21 +211,3 @@ class Encoder(TransformerMixin, BaseEstimator):
                 f"(this jointspace reads format {ENCODER_FORMAT})"
             )
         return config
-
-
-def encode_robust(enc: Encoder, texts: list[str], batch_size: int = 512) -> tuple[np.ndarray, np.ndarray]:
-    """Vectors of ``texts`` and a mask of those that could be embedded (rejected ones are zero rows)."""
-    out = np.zeros((len(texts), enc.dim), dtype=np.float32)
-    ok = np.zeros(len(texts), dtype=bool)
-    for start in range(0, len(texts), batch_size):
-        keep = list(range(start, min(start + batch_size, len(texts))))
-        while keep:
-            try:
-                out[keep] = enc.encode([texts[i] for i in keep])
-                ok[keep] = True
-                break
-            except ItemError as exc:
-                if exc.position is None:
-                    raise
-                keep.pop(exc.position)
-    return out, ok

@@ -74,3 +74,15 @@ def encode_each(encoder: Encoder, items: Sequence[Any], batch_size: int | None =
     dim = encoder.dim
     matrix = np.concatenate(out_vectors) if out_vectors else np.zeros((0, dim), np.float32)
     return Encoded(matrix, kept, errors, out_details)
+
+
+def encode_robust(enc: Encoder, texts: Sequence[str], batch_size: int = 512) -> tuple[np.ndarray, np.ndarray]:
+    """Vectors of ``texts`` and a mask of those that could be embedded (rejected ones are zero rows), for
+    callers that keep the input's shape (classifier features, evaluation queries). An all-zero vector is
+    kept (ok): such callers decide what it means; one that is not finite is rejected."""
+    result = encode_each(enc, texts, batch_size=batch_size, allow_zero=True)
+    out = np.zeros((len(texts), enc.dim), dtype=np.float32)
+    ok = np.zeros(len(texts), dtype=bool)
+    out[result.kept] = result.vectors
+    ok[result.kept] = True
+    return out, ok

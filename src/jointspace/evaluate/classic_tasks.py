@@ -25,7 +25,7 @@ import numpy as np
 from jointspace.collection import Collection
 from jointspace.encoders import Encoder
 from jointspace.encoders import encoder as make_encoder
-from jointspace.encoders.base import encode_robust
+from jointspace.encoders.robust import encode_robust
 from jointspace.errors import JointspaceError
 from jointspace.evaluate.classic_data import rotten_tomatoes, synset_text, word_pairs
 from jointspace.evaluate.datasets import wordnet_sample, wordnet_synsets

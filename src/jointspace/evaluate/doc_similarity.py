@@ -116,7 +116,7 @@ def _vectors(name: str, params: dict[str, Any], texts: list[str], background: li
         enc.fit(list(dict.fromkeys(background + texts)))
     if hasattr(enc, "encode_sparse"):
         return enc.encode_sparse(texts)
-    from jointspace.encoders.base import encode_robust
+    from jointspace.encoders.robust import encode_robust
 
     vectors, _ = encode_robust(enc, texts)  # a text with no known word (lsa) scores 0 against everything
     return vectors

@@ -85,7 +85,7 @@ def beir_retrieval(corpus: str | Path, queries: str | Path, qrels: str | Path, e
     """Index ``corpus`` with ``encoder`` (fitted on the corpus when it learns), search each judged query."""
     from jointspace.collection import Collection
     from jointspace.encoders import encoder as make_encoder
-    from jointspace.encoders.base import encode_robust
+    from jointspace.encoders.robust import encode_robust
 
     docs = _jsonl(corpus, "document")
     asked = {str(q["_id"]): str(q.get("text", "")) for q in _jsonl(queries, "query")}

@@ -24,7 +24,8 @@ from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardSc
 from sklearn.utils.validation import check_is_fitted
 
 from jointspace.encoders import encoder as make_encoder
-from jointspace.encoders.base import as_items, check_int, encode_robust
+from jointspace.encoders.base import as_items, check_int
+from jointspace.encoders.robust import encode_robust
 from jointspace.errors import ItemError
 
 MISSING = "(missing)"
